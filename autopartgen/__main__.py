@@ -1,0 +1,3 @@
+from autopartgen.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,59 @@
+"""The `autopartgen` command line.
+
+Each sub-command lives next to the code it drives: a module listed in ``COMMAND_MODULES`` exposes
+``add_cli(subparsers)``, which adds its parser and sets ``func`` (a callable taking the parsed
+arguments and returning an exit code). This file only assembles them and turns a
+:class:`~autopartgen.errors.PartGenError` into one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from autopartgen import __version__
+from autopartgen.errors import PartGenError
+
+# Modules that contribute sub-commands (each defines ``add_cli(subparsers)``).
+COMMAND_MODULES = [
+    "autopartgen.compat",  # compat-check
+    "autopartgen.checkpoints",  # convert
+    "autopartgen.info",  # info
+    "autopartgen.eval.cli",  # eval
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autopartgen", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"autopartgen {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).add_cli(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except PartGenError as error:
+        print(f"autopartgen: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("autopartgen: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

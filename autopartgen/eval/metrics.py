@@ -1,0 +1,434 @@
+"""Part metrics: how well a set of predicted part meshes matches the ground-truth parts.
+
+Everything here is a pure function of arrays. Meshes are given as ``trimesh.Trimesh`` objects or as
+``(vertices, faces)`` pairs (``(V, 3)`` float, ``(F, 3)`` int) in the shared normalised frame: the object
+fits the [-1, 1] cube, +Y up. Lengths (Chamfer distance, F-score thresholds) are in the units of that
+frame, so the cube has side 2.
+
+The protocol, with the reasons for each choice, is written down in ``docs/evaluation.md``. In short:
+
+1. Occupancy: each part is voxelised on a ``grid**3`` lattice of cell centres of the [-1, 1] cube
+   (:func:`grid_centres`) with an inside test by ray-parity voting along the three axes
+   (:func:`occupancy`). Parts too thin to contain a cell centre fall back to their surface voxels.
+2. Part IoU matrix (:func:`iou_matrix`) -> Hungarian matching on IoU (:func:`match_parts`).
+3. Matched-part IoU (mean over ground-truth parts, unmatched = 0), precision / recall / F1 of matches
+   with IoU >= 0.5, exact part count and absolute count error (:func:`part_scores`).
+4. Surface metrics on ``n_samples`` area-weighted surface samples per part: Chamfer-L1 and F-score at
+   0.02 and 0.1 (:func:`chamfer_l1`, :func:`fscore`), per matched pair and on the whole object.
+
+:func:`evaluate_parts` runs all of them and returns one flat dict of numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from dataclasses import dataclass
+from typing import Sequence, Union
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from scipy.spatial import cKDTree
+
+log = logging.getLogger(__name__)
+
+#: A mesh as accepted by this module: a ``trimesh.Trimesh`` or a ``(vertices, faces)`` pair.
+MeshLike = Union["trimesh.Trimesh", tuple]  # noqa: F821 - trimesh is only needed by callers
+
+DEFAULT_GRID = 64
+DEFAULT_SAMPLES = 10_000
+IOU_MATCH_THRESHOLD = 0.5
+FSCORE_THRESHOLDS = (0.02, 0.1)
+
+# Rays are cast through the cell centres shifted by these tiny, irrational-looking offsets (in units of
+# the frame) so that no ray passes exactly through a mesh edge or vertex of an axis-aligned mesh, where a
+# hit would be counted twice or not at all. They are far below a cell (2/64 = 0.03125).
+_RAY_JITTER = np.array([[1.2345e-6, 2.7182e-6], [3.1415e-6, 1.4142e-6], [1.7320e-6, 2.2360e-6]])
+
+
+# --------------------------------------------------------------------------------------------------
+# mesh input
+# --------------------------------------------------------------------------------------------------
+
+
+def as_arrays(mesh: MeshLike) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(vertices (V, 3) float64, faces (F, 3) int64)`` for a trimesh mesh or a (V, F) pair."""
+    if hasattr(mesh, "vertices") and hasattr(mesh, "faces"):
+        vertices, faces = mesh.vertices, mesh.faces
+    else:
+        vertices, faces = mesh
+    vertices = np.asarray(vertices, dtype=np.float64).reshape(-1, 3)
+    faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+    return vertices, faces
+
+
+def triangles_of(mesh: MeshLike) -> np.ndarray:
+    """Return the triangles of a mesh as a ``(F, 3, 3)`` float64 array (face, corner, xyz)."""
+    vertices, faces = as_arrays(mesh)
+    return vertices[faces]
+
+
+# --------------------------------------------------------------------------------------------------
+# occupancy
+# --------------------------------------------------------------------------------------------------
+
+
+def grid_centres(grid: int = DEFAULT_GRID) -> np.ndarray:
+    """Cell-centre coordinates along one axis of the [-1, 1] cube: ``(grid,)``, ``-1 + (i + 0.5) * 2 / grid``."""
+    return -1.0 + (np.arange(grid, dtype=np.float64) + 0.5) * (2.0 / grid)
+
+
+def _parity_along_axis(triangles: np.ndarray, grid: int, axis: int) -> np.ndarray:
+    """Inside test by crossing parity for rays parallel to ``axis`` through the grid cell centres.
+
+    Args:
+        triangles: ``(F, 3, 3)`` triangle corners.
+        grid: cells per axis.
+        axis: 0, 1 or 2, the ray direction.
+
+    Returns:
+        ``(grid, grid, grid)`` bool array indexed ``[x, y, z]``: True where an odd number of surface
+        crossings lie on the ray between ``-inf`` and the cell centre.
+    """
+    centres = grid_centres(grid)
+    u_axis, v_axis = [a for a in range(3) if a != axis]
+    tri_u = triangles[:, :, u_axis] - _RAY_JITTER[axis, 0]
+    tri_v = triangles[:, :, v_axis] - _RAY_JITTER[axis, 1]
+    tri_w = triangles[:, :, axis]
+
+    # Grid rows/columns each triangle's projected bounding box can cover (cell centre i is at
+    # -1 + (i + 0.5) * step, so i = (coord + 1) / step - 0.5).
+    step = 2.0 / grid
+    u_lo = np.clip(np.ceil((tri_u.min(1) + 1.0) / step - 0.5), 0, grid).astype(np.int64)
+    u_hi = np.clip(np.floor((tri_u.max(1) + 1.0) / step - 0.5), -1, grid - 1).astype(np.int64)
+    v_lo = np.clip(np.ceil((tri_v.min(1) + 1.0) / step - 0.5), 0, grid).astype(np.int64)
+    v_hi = np.clip(np.floor((tri_v.max(1) + 1.0) / step - 0.5), -1, grid - 1).astype(np.int64)
+    n_u = np.maximum(u_hi - u_lo + 1, 0)
+    n_v = np.maximum(v_hi - v_lo + 1, 0)
+    n_cand = n_u * n_v
+    crossings = np.zeros((grid, grid, grid + 1), dtype=np.int32)  # [u, v, first cell above the hit]
+    if n_cand.sum() == 0:
+        return np.zeros((grid, grid, grid), dtype=bool)
+
+    # One candidate (triangle, ray) pair per covered grid point of each bounding box.
+    tri_index = np.repeat(np.arange(len(triangles)), n_cand)
+    offset = np.arange(n_cand.sum()) - np.repeat(np.cumsum(n_cand) - n_cand, n_cand)
+    iu = u_lo[tri_index] + offset // n_v[tri_index]
+    iv = v_lo[tri_index] + offset % n_v[tri_index]
+    pu, pv = centres[iu], centres[iv]
+
+    # 2D barycentric coordinates of the ray in the projected triangle.
+    au, av = tri_u[tri_index, 0], tri_v[tri_index, 0]
+    bu, bv = tri_u[tri_index, 1], tri_v[tri_index, 1]
+    cu, cv = tri_u[tri_index, 2], tri_v[tri_index, 2]
+    area = (bu - au) * (cv - av) - (bv - av) * (cu - au)
+    w_a = (bu - pu) * (cv - pv) - (bv - pv) * (cu - pu)
+    w_b = (cu - pu) * (av - pv) - (cv - pv) * (au - pu)
+    w_c = area - w_a - w_b
+    sign = np.sign(area)
+    hit = (area != 0) & (w_a * sign >= 0) & (w_b * sign >= 0) & (w_c * sign >= 0)
+    if not hit.any():
+        return np.zeros((grid, grid, grid), dtype=bool)
+    tri_index, iu, iv = tri_index[hit], iu[hit], iv[hit]
+    w = (w_a[hit] * tri_w[tri_index, 0] + w_b[hit] * tri_w[tri_index, 1] + w_c[hit] * tri_w[tri_index, 2]) / area[hit]
+
+    # Each crossing toggles the parity of every cell centre above it along the ray.
+    first_above = np.searchsorted(centres, w, side="right")
+    np.add.at(crossings, (iu, iv, first_above), 1)
+    inside_uvw = (np.cumsum(crossings[:, :, :grid], axis=2) % 2).astype(bool)
+    # Back to [x, y, z] order: inside_uvw is indexed [u, v, w] with u < v the two other axes.
+    order = [u_axis, v_axis, axis]
+    return np.transpose(inside_uvw, np.argsort(order))
+
+
+def surface_voxels(points: np.ndarray, grid: int = DEFAULT_GRID) -> np.ndarray:
+    """Voxels of the [-1, 1] cube that contain at least one of ``points`` ``(N, 3)``: ``(grid,)*3`` bool."""
+    occ = np.zeros((grid, grid, grid), dtype=bool)
+    if len(points) == 0:
+        return occ
+    index = np.floor((np.asarray(points) + 1.0) * (grid / 2.0)).astype(np.int64)
+    inside = np.all((index >= 0) & (index < grid), axis=1)
+    index = index[inside]
+    occ[index[:, 0], index[:, 1], index[:, 2]] = True
+    return occ
+
+
+def occupancy(mesh: MeshLike, grid: int = DEFAULT_GRID, surface_points: np.ndarray | None = None) -> np.ndarray:
+    """Solid occupancy of a mesh on the ``grid**3`` cell centres of the [-1, 1] cube.
+
+    The inside test is ray-parity voting: a cell centre is inside when at least two of the three
+    axis-parallel rays through it have crossed the surface an odd number of times. For a closed mesh all
+    three agree; a hole or a stray open sheet in the mesh flips only the rays that pass through it, so
+    the vote keeps most of those cells right. Fallback: when no cell centre is inside (an open sheet, or a
+    part thinner than one cell), the part is represented by its surface voxels, the cells that contain one
+    of ``surface_points`` (default: :data:`DEFAULT_SAMPLES` surface samples, seed from the geometry), so
+    that a thin part still has a volume to match.
+
+    Args:
+        mesh: trimesh mesh or ``(V, F)`` pair in the normalised frame.
+        grid: cells per axis (64 in the protocol).
+        surface_points: ``(N, 3)`` points on the surface used by the fallback.
+
+    Returns:
+        ``(grid, grid, grid)`` bool array indexed ``[x, y, z]``; cell ``i`` has centre ``grid_centres(grid)[i]``.
+    """
+    triangles = triangles_of(mesh)
+    if len(triangles) == 0:
+        return np.zeros((grid, grid, grid), dtype=bool)
+    votes = sum(_parity_along_axis(triangles, grid, axis).astype(np.uint8) for axis in range(3))
+    occ = votes >= 2
+    if not occ.any():
+        if surface_points is None:
+            surface_points = sample_surface(mesh, DEFAULT_SAMPLES)
+        log.debug("occupancy: no cell centre inside, using surface voxels (%d points)", len(surface_points))
+        occ = surface_voxels(surface_points, grid)
+    return occ
+
+
+# --------------------------------------------------------------------------------------------------
+# surface samples and distances
+# --------------------------------------------------------------------------------------------------
+
+
+def geometry_seed(mesh: MeshLike, seed: int = 0) -> int:
+    """A sampling seed derived from ``seed`` and the mesh's bytes, so samples do not depend on part order."""
+    vertices, faces = as_arrays(mesh)
+    digest = zlib.crc32(faces.tobytes(), zlib.crc32(vertices.tobytes()))
+    return int(np.random.SeedSequence([seed, digest]).generate_state(1)[0])
+
+
+def sample_surface(mesh: MeshLike, count: int = DEFAULT_SAMPLES, seed: int | None = 0) -> np.ndarray:
+    """Area-weighted uniform samples on the surface: ``(count, 3)`` float64 (empty ``(0, 3)`` for no area).
+
+    ``seed`` is combined with the mesh's bytes (:func:`geometry_seed`), so the same mesh with the same seed
+    always gives the same points, wherever it sits in a list of parts.
+    """
+    triangles = triangles_of(mesh)
+    if len(triangles) == 0 or count <= 0:
+        return np.zeros((0, 3))
+    areas = 0.5 * np.linalg.norm(np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0]), axis=1)
+    total = areas.sum()
+    if not np.isfinite(total) or total <= 0:
+        return np.zeros((0, 3))
+    rng = np.random.default_rng(geometry_seed(mesh, 0 if seed is None else seed))
+    face = rng.choice(len(triangles), size=count, p=areas / total)
+    r1, r2 = rng.random(count), rng.random(count)
+    flip = r1 + r2 > 1.0
+    r1[flip], r2[flip] = 1.0 - r1[flip], 1.0 - r2[flip]
+    tri = triangles[face]
+    return tri[:, 0] + r1[:, None] * (tri[:, 1] - tri[:, 0]) + r2[:, None] * (tri[:, 2] - tri[:, 0])
+
+
+def _nearest_distances(points_a: np.ndarray, points_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Euclidean distance from each point of a to b ``(Na,)`` and from each point of b to a ``(Nb,)``."""
+    d_ab, _ = cKDTree(points_b).query(points_a, k=1)
+    d_ba, _ = cKDTree(points_a).query(points_b, k=1)
+    return d_ab, d_ba
+
+
+def chamfer_l1(points_pred: np.ndarray, points_gt: np.ndarray) -> float:
+    """Chamfer-L1 distance: ``0.5 * (mean_p min_g |p - g| + mean_g min_p |g - p|)`` (Euclidean, not squared).
+
+    Args:
+        points_pred: ``(N, 3)`` points on the predicted surface.
+        points_gt: ``(M, 3)`` points on the ground-truth surface.
+
+    Returns:
+        the distance in frame units; ``nan`` when either set is empty.
+    """
+    if len(points_pred) == 0 or len(points_gt) == 0:
+        return float("nan")
+    d_pg, d_gp = _nearest_distances(points_pred, points_gt)
+    return float(0.5 * (d_pg.mean() + d_gp.mean()))
+
+
+def fscore(points_pred: np.ndarray, points_gt: np.ndarray, threshold: float) -> float:
+    """F-score at a distance threshold (Tatarchenko et al. 2019).
+
+    precision = share of predicted points within ``threshold`` of the ground truth, recall = share of
+    ground-truth points within ``threshold`` of the prediction, F = 2PR / (P + R) (0 when both are 0).
+    Returns 0.0 when either set is empty.
+    """
+    if len(points_pred) == 0 or len(points_gt) == 0:
+        return 0.0
+    d_pg, d_gp = _nearest_distances(points_pred, points_gt)
+    precision = float((d_pg <= threshold).mean())
+    recall = float((d_gp <= threshold).mean())
+    return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+
+
+def surface_scores(points_pred: np.ndarray, points_gt: np.ndarray,
+                   thresholds: Sequence[float] = FSCORE_THRESHOLDS) -> dict[str, float]:
+    """Chamfer-L1 and F-scores for two point sets, sharing one pair of nearest-neighbour queries.
+
+    Returns ``{"chamfer_l1": float, "fscore@<t>": float, ...}``; ``chamfer_l1`` is ``nan`` and every
+    F-score 0 when either set is empty.
+    """
+    if len(points_pred) == 0 or len(points_gt) == 0:
+        return {"chamfer_l1": float("nan"), **{f"fscore@{t:g}": 0.0 for t in thresholds}}
+    d_pg, d_gp = _nearest_distances(points_pred, points_gt)
+    scores = {"chamfer_l1": float(0.5 * (d_pg.mean() + d_gp.mean()))}
+    for t in thresholds:
+        precision, recall = float((d_pg <= t).mean()), float((d_gp <= t).mean())
+        scores[f"fscore@{t:g}"] = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+    return scores
+
+
+# --------------------------------------------------------------------------------------------------
+# parts: IoU matrix, matching, part scores
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartSet:
+    """What the metrics need from a list of parts, computed once and reused across methods.
+
+    Attributes:
+        occupancy: ``(K, grid, grid, grid)`` bool, one solid occupancy per part.
+        samples: K arrays ``(n_samples, 3)`` of surface samples, one per part.
+        union_samples: ``(n_samples, 3)`` surface samples of all parts together (area-weighted; the parts
+            are concatenated in the order of their :func:`geometry_seed`, so part order does not matter).
+    """
+
+    occupancy: np.ndarray
+    samples: tuple
+    union_samples: np.ndarray
+
+    @property
+    def count(self) -> int:
+        return int(self.occupancy.shape[0])
+
+    @property
+    def grid(self) -> int:
+        return int(self.occupancy.shape[1])
+
+
+def prepare_parts(parts: Sequence[MeshLike], *, grid: int = DEFAULT_GRID, n_samples: int = DEFAULT_SAMPLES,
+                  seed: int = 0) -> PartSet:
+    """Voxelise and sample a list of part meshes (see :func:`occupancy`, :func:`sample_surface`)."""
+    samples = tuple(sample_surface(part, n_samples, seed) for part in parts)
+    occ = np.zeros((len(parts), grid, grid, grid), dtype=bool)
+    for k, part in enumerate(parts):
+        occ[k] = occupancy(part, grid, surface_points=samples[k])
+    if parts:
+        # concatenated in an order fixed by the geometry, so the union samples do not depend on part order
+        arrays = sorted((as_arrays(p) for p in parts), key=lambda vf: geometry_seed(vf))
+        offsets = np.cumsum([0] + [len(v) for v, _ in arrays[:-1]])
+        union = (np.concatenate([v for v, _ in arrays]),
+                 np.concatenate([f + o for (_, f), o in zip(arrays, offsets)]))
+        union_samples = sample_surface(union, n_samples, seed)
+    else:
+        union_samples = np.zeros((0, 3))
+    return PartSet(occupancy=occ, samples=samples, union_samples=union_samples)
+
+
+def iou_matrix(occ_pred: np.ndarray, occ_gt: np.ndarray) -> np.ndarray:
+    """Volumetric IoU of every predicted part with every ground-truth part.
+
+    Args:
+        occ_pred: ``(P, g, g, g)`` bool occupancies.
+        occ_gt: ``(G, g, g, g)`` bool occupancies on the same grid.
+
+    Returns:
+        ``(P, G)`` float64; a pair whose union is empty has IoU 0.
+    """
+    a = occ_pred.reshape(len(occ_pred), int(np.prod(occ_pred.shape[1:]))).astype(np.float32)
+    b = occ_gt.reshape(len(occ_gt), int(np.prod(occ_gt.shape[1:]))).astype(np.float32)
+    inter = (a @ b.T).astype(np.float64)
+    union = a.sum(1)[:, None] + b.sum(1)[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def match_parts(iou: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hungarian matching maximising the summed IoU (one-to-one; min(P, G) pairs).
+
+    Args:
+        iou: ``(P, G)`` IoU matrix.
+
+    Returns:
+        ``(pred_index, gt_index)``, two int arrays of equal length ``min(P, G)``.
+    """
+    if iou.size == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    rows, cols = linear_sum_assignment(iou, maximize=True)
+    return rows.astype(np.int64), cols.astype(np.int64)
+
+
+def part_scores(iou: np.ndarray, threshold: float = IOU_MATCH_THRESHOLD) -> dict[str, float]:
+    """Count and overlap scores of a prediction from its ``(P, G)`` IoU matrix.
+
+    Returns a dict with
+        ``part_iou``: summed IoU of the Hungarian pairs divided by G (unmatched GT parts count 0),
+        ``precision``, ``recall``, ``f1``: over pairs with IoU >= ``threshold`` (TP / P, TP / G, harmonic
+        mean; 0 when undefined),
+        ``n_pred``, ``n_gt``, ``count_exact`` (1.0 if P == G else 0.0), ``count_abs_error`` (|P - G|).
+    """
+    n_pred, n_gt = iou.shape
+    rows, cols = match_parts(iou)
+    matched = iou[rows, cols]
+    true_pos = int((matched >= threshold).sum())
+    precision = true_pos / n_pred if n_pred else 0.0
+    recall = true_pos / n_gt if n_gt else 0.0
+    f1 = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+    return {
+        "part_iou": float(matched.sum() / n_gt) if n_gt else 0.0,
+        "precision": float(precision),
+        "recall": float(recall),
+        "f1": float(f1),
+        "n_pred": float(n_pred),
+        "n_gt": float(n_gt),
+        "count_exact": float(n_pred == n_gt),
+        "count_abs_error": float(abs(n_pred - n_gt)),
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# everything together
+# --------------------------------------------------------------------------------------------------
+
+
+def evaluate_parts(pred_parts: Sequence[MeshLike] | PartSet, gt_parts: Sequence[MeshLike] | PartSet, *,
+                   grid: int = DEFAULT_GRID, seed: int = 0, n_samples: int = DEFAULT_SAMPLES,
+                   thresholds: Sequence[float] = FSCORE_THRESHOLDS) -> dict[str, float]:
+    """All metrics of the protocol for one object (see the module docstring and docs/evaluation.md).
+
+    Args:
+        pred_parts: predicted part meshes, or a :class:`PartSet` from :func:`prepare_parts`.
+        gt_parts: ground-truth part meshes (at least one), or a :class:`PartSet`.
+        grid: occupancy cells per axis (ignored for a given PartSet, which carries its own).
+        seed: surface-sampling seed.
+        n_samples: surface samples per part and for the whole object.
+        thresholds: F-score distance thresholds in frame units.
+
+    Returns:
+        a flat dict of floats: the keys of :func:`part_scores`; ``part_chamfer_l1`` (mean over Hungarian
+        pairs, ``nan`` without pairs) and ``part_fscore@t`` (mean over GT parts, unmatched = 0);
+        ``object_iou`` (IoU of the union occupancies), ``object_chamfer_l1`` and ``object_fscore@t``
+        (on samples of all parts together).
+    """
+    pred = pred_parts if isinstance(pred_parts, PartSet) else prepare_parts(
+        list(pred_parts), grid=grid, n_samples=n_samples, seed=seed)
+    gt = gt_parts if isinstance(gt_parts, PartSet) else prepare_parts(
+        list(gt_parts), grid=grid, n_samples=n_samples, seed=seed)
+    if gt.count == 0:
+        raise ValueError("evaluate_parts: the ground truth has no parts")
+    if pred.count and pred.grid != gt.grid:
+        raise ValueError(f"evaluate_parts: grids differ (pred {pred.grid}, gt {gt.grid})")
+
+    iou = iou_matrix(pred.occupancy, gt.occupancy)
+    scores = part_scores(iou)
+    rows, cols = match_parts(iou)
+
+    pair_scores = [surface_scores(pred.samples[r], gt.samples[c], thresholds) for r, c in zip(rows, cols)]
+    chamfers = [s["chamfer_l1"] for s in pair_scores if np.isfinite(s["chamfer_l1"])]
+    scores["part_chamfer_l1"] = float(np.mean(chamfers)) if chamfers else float("nan")
+    for t in thresholds:
+        key = f"fscore@{t:g}"
+        scores[f"part_{key}"] = float(sum(s[key] for s in pair_scores) / gt.count)
+
+    union_pred = pred.occupancy.any(axis=0) if pred.count else np.zeros(gt.occupancy.shape[1:], dtype=bool)
+    union_gt = gt.occupancy.any(axis=0)
+    scores["object_iou"] = float(iou_matrix(union_pred[None], union_gt[None])[0, 0])
+    for key, value in surface_scores(pred.union_samples, gt.union_samples, thresholds).items():
+        scores[f"object_{key}"] = value
+    return scores

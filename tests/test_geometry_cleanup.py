@@ -1,0 +1,72 @@
+"""Floater removal, simplification, smoothing and the normalisation frame."""
+
+import numpy as np
+import pytest
+import trimesh
+
+from autopartgen.geometry import (
+    apply_normalization,
+    invert_normalization,
+    normalization_transform,
+    remove_floaters,
+    simplify,
+    taubin_smooth,
+)
+
+
+def _sphere_with_floaters():
+    body = trimesh.creation.icosphere(3, radius=0.5)
+    specks = [trimesh.creation.icosphere(1, radius=0.02).apply_translation([0.8, 0.1 * i, 0]) for i in range(3)]
+    mesh = trimesh.util.concatenate([body, *specks])
+    return body, np.asarray(mesh.vertices), np.asarray(mesh.faces)
+
+
+def test_remove_floaters_keeps_only_the_body():
+    body, vertices, faces = _sphere_with_floaters()
+    new_vertices, new_faces = remove_floaters(vertices, faces, min_area_ratio=0.01)
+    assert len(new_faces) == len(body.faces)
+    assert len(new_vertices) == len(body.vertices)  # unreferenced vertices dropped
+    assert np.linalg.norm(new_vertices, axis=1).max() < 0.51
+    assert trimesh.Trimesh(new_vertices, new_faces, process=False).is_watertight
+
+
+def test_remove_floaters_unchanged_when_all_or_none_kept():
+    body, vertices, faces = _sphere_with_floaters()
+    v, f = remove_floaters(vertices, faces, min_area_ratio=0.0)  # every component passes
+    np.testing.assert_array_equal(f, faces)
+    v, f = remove_floaters(vertices, faces, min_area_ratio=2.0)  # none passes
+    np.testing.assert_array_equal(f, faces)
+
+
+def test_simplify_hits_the_target():
+    sphere = trimesh.creation.icosphere(5)  # 20480 faces
+    vertices, faces = simplify(sphere.vertices, sphere.faces, 2000)
+    assert 1900 <= len(faces) <= 2000
+    assert np.allclose(np.linalg.norm(vertices, axis=1), 1.0, atol=0.05)
+    # Within budget: unchanged.
+    same_vertices, same_faces = simplify(sphere.vertices, sphere.faces, 50_000)
+    np.testing.assert_array_equal(same_faces, sphere.faces)
+
+
+def test_taubin_smooth_reduces_noise_without_shrinking():
+    sphere = trimesh.creation.icosphere(3)
+    rng = np.random.default_rng(0)
+    noisy = sphere.vertices + rng.normal(scale=0.02, size=sphere.vertices.shape)
+    smoothed = taubin_smooth(noisy, sphere.faces, iterations=10)
+    radius_noisy = np.linalg.norm(noisy, axis=1)
+    radius_smooth = np.linalg.norm(smoothed, axis=1)
+    assert radius_smooth.std() < 0.5 * radius_noisy.std()
+    assert radius_smooth.mean() == pytest.approx(1.0, abs=0.03)
+    np.testing.assert_array_equal(taubin_smooth(noisy, sphere.faces, 0), noisy)
+
+
+def test_normalization_round_trip():
+    rng = np.random.default_rng(1)
+    vertices = rng.uniform(-3, 5, size=(100, 3)) * [1.0, 0.2, 2.0] + [10, -4, 7]
+    center, scale = normalization_transform(vertices)
+    normalized = apply_normalization(vertices, center, scale)
+    assert np.abs(normalized).max() == pytest.approx(1.0)
+    np.testing.assert_allclose(normalized.min(axis=0) + normalized.max(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(invert_normalization(normalized, center, scale), vertices, atol=1e-12)
+    with pytest.raises(ValueError):
+        normalization_transform(np.ones((4, 3)))

@@ -1,0 +1,91 @@
+"""Surface sampling, farthest point sampling and the encoder point-cloud recipe."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import trimesh
+
+from autopartgen.geometry import (
+    farthest_point_sample,
+    farthest_point_sample_numpy,
+    resample_surface_for_encoder,
+    sample_surface,
+)
+
+GOLDEN = Path(__file__).parent / "data" / "compat" / "fps_32768.npz"
+
+
+def _box():
+    mesh = trimesh.creation.box(extents=(2.0, 1.0, 0.5))
+    return np.asarray(mesh.vertices), np.asarray(mesh.faces)
+
+
+def test_sample_surface_deterministic_and_on_surface():
+    vertices, faces = _box()
+    a = sample_surface(vertices, faces, 5000, np.random.default_rng(7))
+    b = sample_surface(vertices, faces, 5000, np.random.default_rng(7))
+    c = sample_surface(vertices, faces, 5000, np.random.default_rng(8))
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not np.array_equal(a[0], c[0])
+    points, normals = a
+    assert points.shape == (5000, 3) and points.dtype == np.float32 and normals.dtype == np.float32
+    # On the box surface: some coordinate sits at its half extent, with the normal along that axis.
+    half = np.array([1.0, 0.5, 0.25])
+    on_face = np.isclose(np.abs(points), half, atol=1e-5)
+    assert on_face.any(axis=1).all()
+    np.testing.assert_allclose(np.linalg.norm(normals, axis=1), 1.0, atol=1e-5)
+    # Area weighting: the two 2x1 faces (normal z) hold 2 * 2 / (2 * (2 + 1 + 0.5)) = 4/7 of the area.
+    fraction = np.mean(np.abs(normals[:, 2]) > 0.5)
+    assert fraction == pytest.approx(4 / 7, abs=0.03)
+
+
+def test_fps_equals_textbook_fps_from_first_index():
+    rng = np.random.default_rng(3)
+    points = rng.normal(size=(3000, 3)).astype(np.float32)
+    indices = farthest_point_sample(points, 300, start_index=17)
+    assert len(np.unique(indices)) == 300
+    np.testing.assert_array_equal(indices, farthest_point_sample_numpy(points, 300, int(indices[0])))
+
+
+def test_fps_matches_reference_golden():
+    torch = pytest.importorskip("torch")
+    golden = np.load(GOLDEN)
+    torch.manual_seed(int(golden["torch_seed"]))
+    start = int(torch.randint(len(golden["points"]), (1,)))
+    assert start == int(golden["start_idx"])
+    indices = farthest_point_sample(golden["points"], 2048, start_index=start)
+    np.testing.assert_array_equal(indices, golden["indices_2048"])
+    np.testing.assert_array_equal(
+        farthest_point_sample_numpy(golden["points"], 2048, int(indices[0])), golden["indices_2048"]
+    )
+
+
+def test_resample_surface_for_encoder():
+    box = _box()
+    sphere = trimesh.creation.icosphere(2, radius=0.3)
+    meshes = [box, (sphere.vertices + 2.0, sphere.faces)]
+    kwargs = dict(point_cloud_size=512, num_samples=8000, fps_max_points=2048)
+    a = resample_surface_for_encoder(meshes, np.random.default_rng(1), **kwargs)
+    b = resample_surface_for_encoder(meshes, np.random.default_rng(1), **kwargs)
+    assert a.shape == (512, 6) and a.dtype == np.float32
+    np.testing.assert_array_equal(a, b)
+    # Both meshes are represented (FPS spreads points over both).
+    assert (a[:, 0] > 1.5).any() and (a[:, 0] < 1.5).any()
+    empty = resample_surface_for_encoder([(np.zeros((0, 3)), np.zeros((0, 3), int))], np.random.default_rng(0),
+                                         **kwargs)
+    assert empty.shape == (512, 6) and not empty.any()
+
+
+def test_resample_reference_rng_uses_global_torch_generator():
+    torch = pytest.importorskip("torch")
+    kwargs = dict(point_cloud_size=256, num_samples=4000, fps_max_points=1024, reference_rng=True)
+    torch.manual_seed(5)
+    a = resample_surface_for_encoder([_box()], np.random.default_rng(2), **kwargs)
+    torch.manual_seed(5)
+    b = resample_surface_for_encoder([_box()], np.random.default_rng(2), **kwargs)
+    torch.manual_seed(6)
+    c = resample_surface_for_encoder([_box()], np.random.default_rng(2), **kwargs)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
