@@ -17,7 +17,6 @@ import logging
 import os
 import pickle
 import tempfile
-import zipfile
 from pathlib import Path
 
 import torch
@@ -72,7 +71,9 @@ def _read_torch(path: Path):
         raise CheckpointError(f"weights file {path} contains Python objects that are not tensors and was refused "
                               f"without running them ({_first_line(error)}); use a trusted checkpoint or convert it "
                               "to safetensors where it was made") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as error:  # torch raises many types for a damaged archive (EOF, zip, index, runtime)
         raise CheckpointError(f"weights file {path} could not be read as a torch checkpoint ({_first_line(error)}); "
                               "it may be truncated or not a checkpoint: download it again") from None
 

@@ -37,6 +37,7 @@ from trimesh.visual.material import PBRMaterial
 
 from autopartgen import __version__
 from autopartgen.errors import OutputPathError
+from autopartgen.geometry.sampling import as_mesh_arrays
 
 logger = logging.getLogger(__name__)
 
@@ -120,16 +121,8 @@ def part_palette(n: int) -> np.ndarray:
     return colors
 
 
-def _as_arrays(mesh: Any) -> tuple[np.ndarray, np.ndarray]:
-    if hasattr(mesh, "vertices") and hasattr(mesh, "faces"):
-        vertices, faces = mesh.vertices, mesh.faces
-    else:
-        vertices, faces = mesh
-    return np.asarray(vertices, dtype=np.float64).reshape(-1, 3), np.asarray(faces, dtype=np.int64).reshape(-1, 3)
-
-
 def _colored_mesh(mesh: Any, name: str, rgba: np.ndarray | None, color_mode: str) -> trimesh.Trimesh:
-    vertices, faces = _as_arrays(mesh)
+    vertices, faces = as_mesh_arrays(mesh)
     if len(faces) == 0:
         raise ValueError(f"{name} has no faces; drop empty parts before export")
     result = trimesh.Trimesh(vertices=vertices, faces=faces, process=False)
@@ -265,7 +258,7 @@ def part_record(
         dict with ``file, vertices, faces, bbox_min, bbox_max, volume (None unless watertight),
         watertight, color, mask_label, seed, retries`` (floats rounded to 6 decimals).
     """
-    vertices, faces = _as_arrays(mesh)
+    vertices, faces = as_mesh_arrays(mesh)
     tm = trimesh.Trimesh(vertices=vertices, faces=faces, process=False)
     watertight = bool(len(faces)) and bool(tm.is_watertight)
     has_vertices = len(vertices) > 0

@@ -73,12 +73,14 @@ class AutoPartGen:
             config = load_config(config)
         device = torch.device(device) if device is not None else default_device()
         weight_files = dict(weight_files or {})
-        models, identity = {}, {}
-        for kind in MODEL_KINDS:
-            path = Path(weight_files.get(kind) or folder / config.weights.get(kind, f"{kind}.safetensors"))
+        paths = {kind: Path(weight_files.get(kind) or folder / config.weights.get(kind, f"{kind}.safetensors"))
+                 for kind in MODEL_KINDS}
+        for kind, path in paths.items():  # check all files before the (slow) loads
             if not path.is_file():
                 raise CheckpointError(f"weights file {path} for the {kind} is missing; put it in {folder} or "
                                       f"name it in the config's weights: section")
+        models, identity = {}, {}
+        for kind, path in paths.items():
             model = build_model(kind, getattr(config, kind), device, empty=True)
             models[kind] = load_weights(model, path, name=kind)
             identity[kind] = {"file": path.name, "bytes": path.stat().st_size}

@@ -19,6 +19,8 @@ from autopartgen.geometry.normalize import (
 )
 from autopartgen.geometry.overlap import containment_ratio, occupancy_grid, volumetric_overlap
 from autopartgen.geometry.sampling import (
+    as_mesh_arrays,
+    concatenate_meshes,
     farthest_point_sample,
     farthest_point_sample_numpy,
     resample_surface_for_encoder,
@@ -28,6 +30,8 @@ from autopartgen.geometry.sampling import (
 __all__ = [
     "ExtractionStats",
     "apply_normalization",
+    "as_mesh_arrays",
+    "concatenate_meshes",
     "containment_ratio",
     "extract_isosurface",
     "farthest_point_sample",

@@ -173,7 +173,8 @@ def _active_cells(values: np.ndarray, band: float | None, dilation: int) -> np.n
     if band is not None and band > 0:
         active |= _corner_reduce(np.abs(values) < band, np.logical_or)
     if dilation > 0 and active.any():
-        active = ndimage.binary_dilation(active, structure=np.ones((3, 3, 3), bool), iterations=dilation)
+        # A cube-shaped dilation is a separable running max: much faster than binary_dilation.
+        active = ndimage.maximum_filter(active.view(np.uint8), size=2 * dilation + 1, mode="constant").view(bool)
     return active
 
 
@@ -191,7 +192,7 @@ def _diso_available() -> bool:
 
 
 def marching_cubes(
-    grid: np.ndarray, mask: np.ndarray | None = None, backend: str = "auto"
+    grid: np.ndarray, mask: np.ndarray | None = None, backend: str = "auto", diso_divisor: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """Iso-surface ``h = 0`` of an inside-positive node grid, faces wound outward.
 
@@ -201,6 +202,8 @@ def marching_cubes(
         mask: optional (X, Y, Z) bool; scikit-image only visits cells whose nodes are True.
         backend: ``"auto"`` (diso when importable and CUDA is available, else scikit-image),
             ``"skimage"`` or ``"diso"``.
+        diso_divisor: diso receives ``-grid / diso_divisor`` (the reference divides by 2^depth, which
+            only rescales its gradients).
 
     Returns:
         ``(vertices (V,3) float32 in index units [0, X-1], faces (F,3) int64, backend used)``. Empty
@@ -210,7 +213,7 @@ def marching_cubes(
         raise ValueError(f"unknown iso-surface backend {backend!r}; use auto, skimage or diso")
     if backend == "diso" or (backend == "auto" and _diso_available()):
         try:
-            return (*_diso_isosurface(grid), "diso")
+            return (*_diso_isosurface(grid, diso_divisor), "diso")
         except Exception:
             if backend == "diso":
                 raise
@@ -235,13 +238,13 @@ def marching_cubes(
     return vertices.astype(np.float32), faces.astype(np.int64), "skimage"
 
 
-def _diso_isosurface(grid) -> tuple[np.ndarray, np.ndarray]:
+def _diso_isosurface(grid, divisor: float) -> tuple[np.ndarray, np.ndarray]:
     """DiffDMC on CUDA: it pads with +1 (outside positive), so it receives -h. Untested without a GPU."""
     import torch
     from diso import DiffDMC
 
     device = grid.device if hasattr(grid, "device") and grid.device.type == "cuda" else torch.device("cuda")
-    sdf = -torch.as_tensor(grid, dtype=torch.float32, device=device)
+    sdf = -torch.as_tensor(grid, dtype=torch.float32, device=device) / divisor
     dmc = DiffDMC(dtype=torch.float32).to(device)
     vertices, faces = dmc(sdf, deform=None, return_quads=False, normalize=False)
     return vertices.detach().float().cpu().numpy(), faces.detach().cpu().numpy().astype(np.int64)
@@ -378,7 +381,7 @@ def _extract_reference(field_fn, grid_size, lo, hi, dense_size, chunk_size, back
         coords = bbox_min + children.float() / (2 * g - 1) * size
         upsampled[children[:, 0], children[:, 1], children[:, 2]] = evaluate(coords).to(torch.bfloat16)
         values = upsampled
-    vertices, faces, stats.backend = marching_cubes(values.float().numpy(), backend=backend)
+    vertices, faces, stats.backend = marching_cubes(values.float().numpy(), backend=backend, diso_divisor=grid_size)
     # Reference vertex scale: divides by 2^d although node i sits at i / (2^d - 1) (SPEC 7.2.4).
     vertices = torch.from_numpy(vertices) / grid_size * size + bbox_min
     return vertices.numpy().astype(np.float32), faces, stats

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import trimesh
 
-from autopartgen.geometry.sampling import _as_arrays
+from autopartgen.geometry.sampling import as_mesh_arrays
 
 REFERENCE_IOU_GRID = 256
 
@@ -61,8 +61,8 @@ def containment_ratio(
     Returns:
         ``max(|A & B| / |A|, |A & B| / |B|)`` in [0, 1]; 0 if either mesh has no faces.
     """
-    keys_a = _surface_voxel_keys(*_as_arrays(mesh_a), grid, rng)
-    keys_b = _surface_voxel_keys(*_as_arrays(mesh_b), grid, rng)
+    keys_a = _surface_voxel_keys(*as_mesh_arrays(mesh_a), grid, rng)
+    keys_b = _surface_voxel_keys(*as_mesh_arrays(mesh_b), grid, rng)
     both = np.intersect1d(keys_a, keys_b, assume_unique=True)
     return _max_containment(len(keys_a), len(keys_b), len(both))
 
@@ -146,7 +146,7 @@ def volumetric_overlap(
     Returns:
         ``max(|A & B| / |A|, |A & B| / |B|)`` in [0, 1]; 0 if either mesh is empty.
     """
-    occ_a = occupancy_grid(*_as_arrays(mesh_a), grid=grid, bounds=bounds)
-    occ_b = occupancy_grid(*_as_arrays(mesh_b), grid=grid, bounds=bounds)
+    occ_a = occupancy_grid(*as_mesh_arrays(mesh_a), grid=grid, bounds=bounds)
+    occ_b = occupancy_grid(*as_mesh_arrays(mesh_b), grid=grid, bounds=bounds)
     both = np.count_nonzero(occ_a & occ_b)
     return _max_containment(int(np.count_nonzero(occ_a)), int(np.count_nonzero(occ_b)), both)

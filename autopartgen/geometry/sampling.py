@@ -18,8 +18,8 @@ import trimesh
 _FPS_SMALL_CLOUD = 25_000
 
 
-def _as_arrays(mesh: Any) -> tuple[np.ndarray, np.ndarray]:
-    """(vertices (V,3) float64, faces (F,3) int64) from a ``(vertices, faces)`` pair or a trimesh-like object."""
+def as_mesh_arrays(mesh: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(vertices (V,3) float64, faces (F,3) int64)`` from a ``(vertices, faces)`` pair or a trimesh-like object."""
     if hasattr(mesh, "vertices") and hasattr(mesh, "faces"):
         vertices, faces = mesh.vertices, mesh.faces
     else:
@@ -40,7 +40,7 @@ def concatenate_meshes(meshes: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     """
     all_v, all_f, offset = [], [], 0
     for mesh in meshes:
-        v, f = _as_arrays(mesh)
+        v, f = as_mesh_arrays(mesh)
         all_v.append(v)
         all_f.append(f + offset)
         offset += len(v)

@@ -59,8 +59,8 @@ class DiTBlock(nn.Module):
         self.norm_ff = FP32LayerNorm(width, eps=1e-5)
         self.ff = FeedForward(width, 4 * width)
         if skip:
-            self.skip_linear = nn.Linear(2 * width, width)
             self.skip_norm = FP32LayerNorm(width, eps=1e-5)
+            self.skip_linear = nn.Linear(2 * width, width)
 
     @property
     def has_part_attention(self) -> bool:

@@ -72,12 +72,13 @@ class Attention(nn.Module):
         self.head_dim = dim // heads
         self.is_cross = context_dim is not None
         kv_dim = context_dim if self.is_cross else dim
+        # Registration order = the checkpoints' key order.
+        self.norm_cross = nn.LayerNorm(kv_dim) if context_norm else None
+        self.norm_q = RMSNorm(self.head_dim) if qk_norm else None
+        self.norm_k = RMSNorm(self.head_dim) if qk_norm else None
         self.to_q = nn.Linear(dim, dim, bias=False)
         self.to_k = nn.Linear(kv_dim, dim, bias=False)
         self.to_v = nn.Linear(kv_dim, dim, bias=False)
-        self.norm_q = RMSNorm(self.head_dim) if qk_norm else None
-        self.norm_k = RMSNorm(self.head_dim) if qk_norm else None
-        self.norm_cross = nn.LayerNorm(kv_dim) if context_norm else None
         self.to_out = nn.ModuleList([nn.Linear(dim, dim, bias=True), nn.Dropout(0.0)])
 
     def context_keys_values(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

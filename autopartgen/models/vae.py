@@ -175,9 +175,9 @@ class ShapeVAE(nn.Module):
         self.embedder = FourierPointEmbedding(embed_frequency, embed_include_pi, in_channels)
         point_dim = self.embedder.out_dim
         self.encoder = VAEEncoder(point_dim + 3, width_encoder, num_attention_heads, num_layers_encoder)
-        self.quant = nn.Linear(width_encoder, 2 * latent_channels)
-        self.post_quant = nn.Linear(latent_channels, width_decoder)
         self.decoder = VAEDecoder(point_dim, width_decoder, num_attention_heads, num_layers_decoder)
+        self.quant = nn.Linear(width_encoder, 2 * latent_channels)  # encoder tokens -> [mean | logvar]
+        self.post_quant = nn.Linear(latent_channels, width_decoder)  # latent -> decoder width
 
     # ----------------------------------------------------------------------------------- encode
     def num_query_tokens(self, num_points: int) -> int:
