@@ -18,10 +18,13 @@ from autopartgen.errors import PartGenError
 
 # Modules that contribute sub-commands (each defines ``add_cli(subparsers)``).
 COMMAND_MODULES = [
+    "autopartgen.api",  # generate
     "autopartgen.compat",  # compat-check
     "autopartgen.checkpoints",  # convert
     "autopartgen.info",  # info
     "autopartgen.eval.cli",  # eval
+    "autopartgen.data.cli",  # data generate | check | import
+    "autopartgen.train.cli",  # train vae | dit | export
 ]
 
 
@@ -38,15 +41,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    return run_command(args.func, args)
+
+
+def run_command(func, args) -> int:
+    """Run a command function: logging set up, user errors as one line, Ctrl-C as exit 130."""
+    logging.basicConfig(
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     try:
-        return int(args.func(args) or 0)
+        return int(func(args) or 0)
     except PartGenError as error:
         print(f"autopartgen: error: {error}", file=sys.stderr)
         return error.exit_code

@@ -479,3 +479,51 @@ def prepare_output_dir(path: str | os.PathLike) -> OutputDir:
             f"or choose another --output folder"
         )
     return OutputDir(folder)
+
+
+# ----------------------------------------------------------------------------------------------------
+# A whole generation result
+
+
+UNFILLED_REGION_RGBA = (128, 128, 128, 255)  # mask regions that produced no part
+
+
+def export_result(result: Any, out: OutputDir, run: dict, preview: bool = True, write_whole: bool = False,
+                  preview_size: int = 384) -> list[str]:
+    """Write a :class:`~autopartgen.pipeline.PartResult` into a prepared output folder, as one set.
+
+    Files: ``mesh_000.glb`` ... (one per part, node ``part_000`` ...), ``mesh_combined.glb`` (one
+    coloured node per part), ``parts.json`` (per part and per run), ``preview.png`` (assembled and
+    exploded), for mask inputs ``mask_colored.png`` + ``mask_palette.json`` (same colours as the parts;
+    a region without a part is grey and maps to ``null``), and optionally ``whole.glb``.
+
+    Returns:
+        The names written.
+    """
+    meshes = [part.mesh for part in result.parts]
+    colors = part_palette(len(meshes))
+    with out.transaction() as stage:
+        records = []
+        if meshes:
+            write_part_glbs(meshes, stage, colors)
+            write_combined_glb(meshes, stage / COMBINED_GLB, colors)
+        for i, part in enumerate(result.parts):
+            records.append(part_record(part.mesh, part_file_name(i), colors[i], part.mask_label, part.seed,
+                                       part.retries, position=part.position))
+        if preview and meshes:
+            from autopartgen.render import render_preview
+
+            write_preview(stage / PREVIEW, render_preview(meshes, colors[:, :3], size=preview_size))
+        if result.mask is not None and result.mask_labels is not None:
+            index_of_label = {part.mask_label: i for i, part in enumerate(result.parts)}
+            region_colors = np.array([colors[index_of_label[int(label)]] if int(label) in index_of_label
+                                      else UNFILLED_REGION_RGBA for label in result.mask_labels], dtype=np.uint8)
+            region_files = [part_file_name(index_of_label[int(label)]) if int(label) in index_of_label else None
+                            for label in result.mask_labels]
+            write_mask_visualisation(stage, result.mask, result.mask_labels, region_colors.reshape(-1, 4),
+                                     region_files)
+        if write_whole and result.whole_mesh is not None and len(result.whole_mesh.faces):
+            write_glb(stage / WHOLE_GLB, [result.whole_mesh], ["whole"])
+        write_manifest(stage / MANIFEST, records, run)
+        written = sorted(p.name for p in stage.iterdir())
+    return written

@@ -107,19 +107,33 @@ class Camera:
         return cls(**{k: d[k] for k in ("azimuth", "elevation", "distance", "fov", "size")})
 
 
-def fit_distance(vertices: np.ndarray, fov: float, margin: float = 1.08) -> float:
-    """Camera distance at which the bounding sphere (about the origin) of ``vertices`` fills the view."""
-    radius = float(np.linalg.norm(vertices, axis=1).max()) if len(vertices) else 1.0
-    return margin * radius / math.sin(math.radians(fov) / 2.0)
+def fit_distance(vertices: np.ndarray, fov: float, margin: float = 1.08, azimuth: float | None = None,
+                 elevation: float | None = None) -> float:
+    """Camera distance (looking at the origin) at which ``vertices`` (N, 3) fill the square view.
+
+    With ``azimuth``/``elevation`` the fit is tight for that direction (every vertex projects inside the
+    central ``1 / margin`` of the image); without them it fits the bounding sphere about the origin.
+    """
+    v = np.asarray(vertices, float).reshape(-1, 3)
+    if len(v) == 0:
+        return 3.0
+    tan = math.tan(math.radians(fov) / 2.0)
+    if azimuth is None or elevation is None:
+        return margin * float(np.linalg.norm(v, axis=1).max()) / math.sin(math.radians(fov) / 2.0)
+    rot = Camera(azimuth, elevation, 1.0, fov).rotation()
+    cam = v @ rot.T  # x right, y up, z forward (depth relative to the origin)
+    need = margin * np.maximum(np.abs(cam[:, 0]), np.abs(cam[:, 1])) / tan - cam[:, 2]
+    near = float(cam[:, 2].min() * -1.0) + 0.05  # stay in front of every vertex
+    return max(float(need.max()), near)
 
 
 def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Area-weighted unit vertex normals (V, 3)."""
     tri = vertices[faces]
     fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    vn = np.zeros_like(vertices)
-    for k in range(3):
-        np.add.at(vn, faces[:, k], fn)
+    idx = faces.reshape(-1)
+    weights = np.repeat(fn, 3, axis=0)  # each face normal goes to its three corners
+    vn = np.stack([np.bincount(idx, weights[:, c], minlength=len(vertices)) for c in range(3)], axis=1)
     norm = np.linalg.norm(vn, axis=1, keepdims=True)
     return vn / np.where(norm > 0, norm, 1.0)
 
@@ -136,8 +150,9 @@ def rasterize(meshes, camera: Camera) -> dict:
     """Z-buffer the meshes (trimesh objects or ``(vertices, faces)`` pairs) from ``camera``.
 
     Returns a dict of per-pixel arrays, all (S, S): ``part`` (int, -1 = background), ``face`` (index into
-    the part's faces), ``bary`` (S, S, 3) perspective-correct barycentric weights and ``depth`` (inf on
-    background). Back faces are culled, so meshes must be closed and outward oriented (or seen from
+    the part's faces), ``triangle`` (index into the concatenated ``faces``), ``bary`` (S, S, 3)
+    perspective-correct barycentric weights and ``depth`` (inf on background); plus the concatenated
+    ``vertices`` (V, 3) and ``faces`` (F, 3) the indices refer to. Back faces are culled, so meshes must be closed and outward oriented (or seen from
     outside).
     """
     size = camera.size
@@ -155,7 +170,8 @@ def rasterize(meshes, camera: Camera) -> dict:
     bary = np.zeros((size, size, 3))
     depth = np.full((size, size), np.inf)
     if offset == 0:
-        return {"part": part, "face": face, "bary": bary, "depth": depth}
+        return {"part": part, "face": face, "triangle": face.copy(), "bary": bary, "depth": depth,
+                "vertices": np.zeros((0, 3)), "faces": np.zeros((0, 3), np.int64)}
     verts = np.concatenate(verts)
     faces = np.concatenate(faces)
     owners = np.concatenate(owners)
@@ -225,8 +241,8 @@ def rasterize(meshes, camera: Camera) -> dict:
     part.reshape(-1)[hit] = owners[flat_tri[hit]]
     face.reshape(-1)[hit] = local[flat_tri[hit]]
     return {"part": part, "face": face, "bary": flat_bary.reshape(size, size, 3),
-            "depth": flat_depth.reshape(size, size), "_tri": flat_tri.reshape(size, size),
-            "_verts": verts, "_faces": faces}
+            "depth": flat_depth.reshape(size, size), "triangle": flat_tri.reshape(size, size),
+            "vertices": verts, "faces": faces}
 
 
 @dataclass
@@ -248,11 +264,11 @@ def shade(raster: dict, colors: np.ndarray, camera: Camera, lighting: Lighting |
     lighting = lighting or Lighting()
     size = camera.size
     rgba = np.zeros((size, size, 4), dtype=np.uint8)
-    tri = raster["_tri"] if "_tri" in raster else None
+    tri = raster["triangle"]
     hit = raster["part"] >= 0
-    if tri is None or not hit.any():
+    if not hit.any():
         return rgba
-    verts, faces = raster["_verts"], raster["_faces"]
+    verts, faces = raster["vertices"], raster["faces"]
     normals = vertex_normals(verts, faces)
     t = tri[hit]
     b = raster["bary"][hit]
@@ -315,7 +331,7 @@ def sample_views(n_views: int, rng: np.random.Generator, vertices: np.ndarray, s
         base = _VIEW_AZIMUTHS[i % len(_VIEW_AZIMUTHS)] + 360.0 * (i // len(_VIEW_AZIMUTHS)) / 16.0
         az = base + float(rng.normal(0.0, 12.0))
         el = float(np.clip(rng.normal(20.0, 8.0), -5.0, 50.0))
-        dist = fit_distance(vertices, fov) * float(rng.uniform(1.0, 1.12))
+        dist = fit_distance(vertices, fov, float(rng.uniform(1.05, 1.2)), az, el)
         cams.append(Camera(round(az, 4), round(el, 4), round(dist, 6), fov, size))
     return cams
 
@@ -374,7 +390,7 @@ def render_preview(meshes, colors=None, size: int = 384, azimuth: float = 30.0, 
         allv = np.concatenate([v for v, _ in parts]) if parts else np.zeros((1, 3))
         centre = (allv.min(0) + allv.max(0)) / 2
         shifted = [(v - centre, f) for v, f in parts]
-        cam = Camera(azimuth, elevation, fit_distance(allv - centre, 35.0), 35.0, size)
+        cam = Camera(azimuth, elevation, fit_distance(allv - centre, 35.0, 1.06, azimuth, elevation), 35.0, size)
         light = Lighting((-0.3 + math.sin(math.radians(azimuth)), 0.9, 0.7))
         rgba, _ = render(shifted, colors, cam, light, np.full(len(parts), 0.15), np.full(len(parts), 24.0))
         halves.append(rgba)

@@ -138,6 +138,7 @@ def sample_latents(
     cache_condition: bool = True,
     trace: SamplerTrace | None = None,
     progress: bool = False,
+    counts: dict | None = None,
 ) -> torch.Tensor:
     """Sample B native-space latents (B, N, C) from the DiT, one per seed.
 
@@ -157,6 +158,8 @@ def sample_latents(
             shapes. Ignored when ``reference_compat``.
         cache_condition: compute the step-invariant condition work once per call.
         trace: record per-step values into this object.
+        counts: if given, ``counts["dit_forwards"]`` / ``counts["dit_rows"]`` are incremented by the
+            forward passes run and the batch rows they processed.
     """
     conditions = _as_condition_list(condition)
     num_conditions = len(conditions)
@@ -200,6 +203,9 @@ def sample_latents(
         if sigma_floor > 0 and float(scheduler.sigmas[step]) <= sigma_floor:
             break
         model_input = torch.cat([x] * num_active)
+        if counts is not None:
+            counts["dit_forwards"] = counts.get("dit_forwards", 0) + 1
+            counts["dit_rows"] = counts.get("dit_rows", 0) + model_input.shape[0]
         timesteps = t.expand(model_input.shape[0]).to(device)
         if prepared is not None:
             model_output = dit.forward_prepared(model_input, timesteps, prepared)

@@ -182,3 +182,15 @@ def test_eval_cli_parses_and_runs(tmp_path):
                               "--input-resolution", "32", "--gallery", "0", "--quiet"])
     assert args.func(args) == 0
     assert len(runner.read_csv(tmp_path / "out" / "results.csv")) == 2
+
+
+def test_runner_parallel_workers_give_the_same_rows(tmp_path):
+    write_object(tmp_path / "a", two_boxes())
+    write_object(tmp_path / "b", [box((0.5, 0.5, 0.5))])
+    settings = runner.EvalSettings(input_form="concat", grid=16, n_samples=300)
+    serial = runner.run_eval(tmp_path, tmp_path / "o1", ["components"], split=None, settings=settings,
+                             gallery_count=0, progress=False)
+    parallel = runner.run_eval(tmp_path, tmp_path / "o2", ["components"], split=None, settings=settings,
+                               workers=2, gallery_count=0, progress=False)
+    strip = [{k: v for k, v in row.items() if k != "time_s"} for row in serial]
+    assert strip == [{k: v for k, v in row.items() if k != "time_s"} for row in parallel]

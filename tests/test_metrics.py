@@ -186,3 +186,32 @@ def test_vertex_face_pairs_and_prepared_sets_are_accepted():
     assert scores["part_iou"] == pytest.approx(1.0)
     with pytest.raises(ValueError):
         M.evaluate_parts(parts, [], grid=16, n_samples=500)
+
+
+# --- point inside test, union surface, sample density ---------------------------------------------
+
+
+def test_points_inside_matches_a_sphere():
+    sphere = trimesh.creation.icosphere(subdivisions=3, radius=0.6)
+    points = np.random.default_rng(1).uniform(-1, 1, (3000, 3))
+    radius = np.linalg.norm(points, axis=1)
+    clear = np.abs(radius - 0.6) > 0.01  # icosphere facets lie within 0.01 of the sphere
+    np.testing.assert_array_equal(M.points_inside(sphere, points)[clear], (radius < 0.6)[clear])
+
+
+def test_union_surface_drops_hidden_faces():
+    outer = box((1.0, 1.0, 1.0))
+    inner = box((0.4, 0.4, 0.4))  # entirely hidden inside the outer box
+    points = M.union_surface_samples([outer, inner], 4000)
+    np.testing.assert_allclose(np.abs(points).max(axis=1), 0.5, atol=1e-9)  # all on the outer box
+    assert len(points) == pytest.approx(4000 * 6 / (6 + 6 * 0.16), rel=0.1)
+
+
+def test_fscore_measures_geometry_not_sample_spacing():
+    # two independent 2k samples of the same box are ~0.02 apart; the dense reference makes F@0.02 ~1
+    parts = [box((1.2, 0.1, 0.8))]
+    same_shape = [(parts[0].vertices.copy(), parts[0].faces[::-1].copy())]  # other bytes -> other samples
+    scores = M.evaluate_parts(same_shape, parts, grid=16, n_samples=2000)
+    assert scores["part_fscore@0.02"] > 0.99 and scores["object_fscore@0.02"] > 0.99
+    sparse = M.evaluate_parts(same_shape, parts, grid=16, n_samples=2000, reference_factor=1)
+    assert sparse["part_fscore@0.02"] < scores["part_fscore@0.02"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import multiprocessing
 import time
@@ -133,7 +132,3 @@ def add_cli(subparsers) -> None:
     imp.add_argument("--size", type=int, default=256)
     imp.add_argument("--seed", type=int, default=0, help="seed for view jitter, materials and samples")
     imp.set_defaults(func=run_import)
-
-
-def _unused(_: argparse.Namespace) -> None:  # pragma: no cover - keeps argparse import meaningful
-    return None

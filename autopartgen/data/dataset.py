@@ -31,7 +31,7 @@ import numpy as np
 import trimesh
 from PIL import Image
 
-from autopartgen.errors import InputFileError, OutputPathError
+from autopartgen.errors import ConfigError, InputFileError, OutputPathError
 from autopartgen.render import Camera, Lighting, part_colors, render_views
 
 logger = logging.getLogger(__name__)
@@ -50,9 +50,9 @@ MESH_SUFFIXES = (".glb", ".gltf", ".obj", ".ply", ".stl", ".off")
 def split_seeds(split: str, start: int, n: int) -> list[int]:
     """The ``n`` generator seeds of ``split`` beginning at offset ``start`` (disjoint across splits)."""
     if split not in SPLIT_SEED_BASE:
-        raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+        raise ConfigError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     if start < 0 or start + n > SPLIT_SEED_SPAN:
-        raise ValueError(f"seed offsets must lie in [0, {SPLIT_SEED_SPAN})")
+        raise ConfigError(f"--seed {start} with --n {n} leaves the split's seed range; keep seed + n <= {SPLIT_SEED_SPAN}")
     base = SPLIT_SEED_BASE[split]
     return [base + start + i for i in range(n)]
 
@@ -73,12 +73,23 @@ def object_id(category: str, seed: int) -> str:
 # --- atomic writes ----------------------------------------------------------------------------------
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file ordinary permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -106,7 +117,7 @@ def write_json(path: Path, obj) -> None:
 
 def _write_npz(path: Path, arrays: dict) -> None:
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    np.savez(buf, **arrays)  # float samples barely compress; plain npz is several times faster to write
     _atomic_write_bytes(Path(path), buf.getvalue())
 
 
@@ -248,6 +259,7 @@ def write_object(out_dir: Path, obj_id: str, meshes, meta: dict, views: list[dic
         raise OutputPathError(f"{final}: already exists; remove it or write to another --out folder")
     tmp = Path(tempfile.mkdtemp(prefix=f".{obj_id}.", suffix=".partial", dir=out_dir))
     try:
+        os.chmod(tmp, 0o777 & ~_UMASK)
         colors = None
         if views:
             colors = views[0]["materials"]["colors"]

@@ -193,7 +193,17 @@ class Transformed(Shape):
         self.thickness = child.thickness
 
     def __call__(self, points):
-        return self.child((points - self.offset) @ self.rot)
+        local = points - self.offset
+        if not self._identity:
+            local = local @ self.rot
+        return self.child(local)
+
+    @property
+    def _identity(self) -> bool:
+        return bool(np.array_equal(self.rot, _I3))
+
+
+_I3 = np.eye(3)
 
 
 class Union(Shape):
@@ -718,7 +728,6 @@ def bottle(s: Sampler) -> PartList:
     h = s.prop(1.2, 1.6, "height")
     nr = r * s.u(0.3, 0.45)
     sh = h * s.u(0.55, 0.7)
-    neck = h * s.u(0.15, 0.25)
     prof = [[0, 0], [r * 0.9, 0], [r, 0.08], [r, sh], [nr, sh + 0.3 * (h - sh)], [nr, h], [0, h]]
     parts: PartList = [("body", lathe([0, 0, 0], prof))]
     cap_h = s.u(0.08, 0.15)
@@ -726,7 +735,6 @@ def bottle(s: Sampler) -> PartList:
     if s.chance(0.6):
         ly = sh * s.u(0.35, 0.6)
         parts.append(("label", cylinder([0, ly, 0], r + 0.015, sh * 0.2, 0.005)))
-    del neck
     return parts
 
 
@@ -1204,30 +1212,93 @@ class PartObject:
         return np.min([part.sdf(points) for part in self.parts], axis=0)
 
 
-def mesh_from_sdf(sdf: Shape, cell: float, max_points: int = 4_000_000) -> tuple[trimesh.Trimesh, float]:
+def _upsample_linear(coarse: np.ndarray, stride: int) -> np.ndarray:
+    """Separable linear upsampling of a 3-D array by an integer ``stride`` (corners kept exactly)."""
+    out = coarse
+    for axis in range(3):
+        c = out.shape[axis]
+        fine = np.arange((c - 1) * stride + 1)
+        i0 = np.minimum(fine // stride, c - 2)
+        t = (fine / stride - i0).reshape([-1 if ax == axis else 1 for ax in range(3)])
+        out = np.take(out, i0, axis=axis) * (1 - t) + np.take(out, i0 + 1, axis=axis) * t
+    return out
+
+
+def sample_sdf_grid(sdf: Callable, lo: np.ndarray, cell: float, counts: np.ndarray, stride: int = 4,
+                    lipschitz: float = 2.0) -> np.ndarray:
+    """Values (counts) of ``sdf`` on the grid ``lo + cell * index``, exact wherever the surface may pass.
+
+    Narrow band: the SDF is first evaluated every ``stride`` points; a block of ``stride^3`` cells is
+    evaluated at full resolution only if a corner is within ``lipschitz * half block diagonal`` of the
+    surface (``lipschitz`` bounds the gradient of approximate SDFs). Other blocks cannot contain the
+    surface and get linearly interpolated values of the same sign, so marching cubes on the result equals
+    marching cubes on the fully evaluated grid. ``counts`` must be ``stride * k + 1`` per axis.
+    """
+    counts = np.asarray(counts, int)
+    axes = [lo[i] + cell * np.arange(counts[i]) for i in range(3)]
+    if np.prod(counts) < 40_000 or np.any((counts - 1) % stride):
+        grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
+        return sdf(grid).reshape(counts)
+    coarse_axes = [a[::stride] for a in axes]
+    coarse_grid = np.stack(np.meshgrid(*coarse_axes, indexing="ij"), axis=-1).reshape(-1, 3)
+    coarse = sdf(coarse_grid).reshape([len(a) for a in coarse_axes])
+    corner_min = np.abs(coarse)
+    block = np.minimum.reduce([corner_min[i:i + corner_min.shape[0] - 1, j:j + corner_min.shape[1] - 1,
+                                          k:k + corner_min.shape[2] - 1]
+                               for i in (0, 1) for j in (0, 1) for k in (0, 1)])
+    near_block = block <= lipschitz * stride * cell * math.sqrt(3.0) / 2.0
+    values = _upsample_linear(coarse, stride)
+    owned = np.zeros(tuple(counts), dtype=bool)  # fine points whose lower block is near
+    owned[:-1, :-1, :-1] = near_block.repeat(stride, 0).repeat(stride, 1).repeat(stride, 2)
+    need = owned.copy()
+    for di in (0, 1):
+        for dj in (0, 1):
+            for dk in (0, 1):
+                if di or dj or dk:
+                    need[di:, dj:, dk:] |= owned[:counts[0] - di, :counts[1] - dj, :counts[2] - dk]
+    idx = np.nonzero(need)
+    pts = np.stack([axes[0][idx[0]], axes[1][idx[1]], axes[2][idx[2]]], axis=1)
+    values[idx] = sdf(pts)
+    return values
+
+
+def signed_volume(vertices: np.ndarray, faces: np.ndarray) -> float:
+    """Signed volume of a closed triangle mesh (positive when faces wind counter-clockwise seen from outside)."""
+    tri = vertices[faces]
+    return float(np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum() / 6.0)
+
+
+def mesh_from_sdf(sdf: Shape, cell: float, max_points: int = 8_000_000, narrow_band: bool = True
+                  ) -> tuple[trimesh.Trimesh, float]:
     """Extract the zero level of ``sdf`` on a grid of spacing ``cell`` over its padded bounding box.
 
     Returns the mesh (outward normals, vertices shared) and the cell actually used (raised if the grid
     would exceed ``max_points``).
     """
-    lo = sdf.lo - 2.5 * cell
-    hi = sdf.hi + 2.5 * cell
-    extent = hi - lo
-    while np.prod(np.ceil(extent / cell) + 1) > max_points:
+    stride = 4
+    while True:
+        lo = sdf.lo - 2.5 * cell
+        extent = sdf.hi + 2.5 * cell - lo
+        counts = np.ceil(extent / cell).astype(int) + 1
+        counts = stride * np.ceil((counts - 1) / stride).astype(int) + 1
+        if np.prod(counts.astype(float)) <= max_points:
+            break
         cell *= 1.25
-        lo, hi = sdf.lo - 2.5 * cell, sdf.hi + 2.5 * cell
-        extent = hi - lo
-    counts = (np.ceil(extent / cell) + 1).astype(int)
-    axes = [lo[i] + cell * np.arange(counts[i]) for i in range(3)]
-    grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
-    values = sdf(grid).reshape(counts)
-    # Keep grid values off exactly zero so no vertex sits on a grid corner (degenerate triangles).
-    values = np.where(np.abs(values) < 1e-9, 1e-9, values)
+    if narrow_band:
+        values = sample_sdf_grid(sdf, lo, cell, counts, stride)
+    else:
+        axes = [lo[i] + cell * np.arange(counts[i]) for i in range(3)]
+        values = sdf(np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)).reshape(counts)
+    # Keep grid values at least 1e-3 cells away from zero (sign kept), so no vertex lands on (or, after
+    # marching cubes' float32 arithmetic, rounds onto) a grid corner shared by other vertices: that would
+    # make zero-area triangles. Moves the surface by at most 1e-3 of a cell.
+    eps = 1e-3 * cell
+    values = np.where(np.abs(values) < eps, np.where(values < 0, -eps, eps), values)
     verts, faces, _, _ = marching_cubes(values, level=0.0, spacing=(cell, cell, cell))
-    mesh = trimesh.Trimesh(verts + lo, faces, process=False)
-    if mesh.volume < 0:
-        mesh.invert()
-    return mesh, cell
+    verts = verts + lo
+    if signed_volume(verts, faces) < 0:
+        faces = faces[:, ::-1]
+    return trimesh.Trimesh(verts, np.ascontiguousarray(faces), process=False), cell
 
 
 def canonical_order(meshes: list[trimesh.Trimesh], names: list[str]) -> list[int]:
@@ -1242,8 +1313,14 @@ def canonical_order(meshes: list[trimesh.Trimesh], names: list[str]) -> list[int
     return [k[-1] for k in sorted(keys)]
 
 
-def _fully_inside(inner: trimesh.Trimesh, outer: Shape) -> bool:
-    return bool(np.all(outer(np.asarray(inner.vertices)) < 0.0))
+def _fully_inside(inner: trimesh.Trimesh, outer: Part) -> bool:
+    """Whether every vertex of ``inner`` is strictly inside ``outer``'s SDF (bounding boxes checked first)."""
+    v = np.asarray(inner.vertices)
+    pad = outer.cell  # the mesh may sit up to half a cell inside the exact surface
+    lo, hi = outer.mesh.vertices.min(axis=0) - pad, outer.mesh.vertices.max(axis=0) + pad
+    if (v.min(axis=0) < lo).any() or (v.max(axis=0) > hi).any():
+        return False
+    return bool(np.all(outer.sdf(v) < 0.0))
 
 
 def build_object(category: str, seed: int, resolution: int = 64, ood: bool = False) -> PartObject:
@@ -1283,7 +1360,7 @@ def build_object(category: str, seed: int, resolution: int = 64, ood: bool = Fal
     # Drop parts swallowed by another part (cannot be seen or separated).
     keep = []
     for i, part in enumerate(parts):
-        if any(j != i and _fully_inside(part.mesh, other.sdf) for j, other in enumerate(parts)):
+        if any(j != i and _fully_inside(part.mesh, other) for j, other in enumerate(parts)):
             logger.debug("%s seed %d: dropping %s (inside another part)", category, seed, part.name)
             continue
         keep.append(part)

@@ -25,6 +25,7 @@ def _run(args) -> int:
     from autopartgen.eval import runner
 
     settings = runner.EvalSettings(mode=args.mode, input_form=args.input, input_resolution=args.input_resolution,
+                                   input_max_faces=args.input_max_faces or None,
                                    grid=args.grid, n_samples=args.samples, seed=args.seed, weights=args.weights)
     methods = _method_list(args.method or ["single,components,coacd,coacd_tuned"])
     split = None if args.split in ("all", "") else args.split
@@ -59,7 +60,10 @@ def add_cli(subparsers) -> None:
     parser.add_argument("--input", default="fused", choices=["fused", "concat"],
                         help="input mesh: 'fused' one watertight surface of the union (default) or 'concat' the "
                              "GT part meshes concatenated")
-    parser.add_argument("--input-resolution", type=int, default=128, help="grid of the fused input (default 128)")
+    parser.add_argument("--input-resolution", type=int, default=192,
+                        help="grid of the fused input (default 192 = 3 x 64, see docs/evaluation.md)")
+    parser.add_argument("--input-max-faces", type=int, default=20_000,
+                        help="decimate the fused input to this many faces (default 20000, 0 keeps all)")
     parser.add_argument("--grid", type=int, default=DEFAULT_GRID, help=f"IoU grid per axis (default {DEFAULT_GRID})")
     parser.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,
                         help=f"surface samples per part (default {DEFAULT_SAMPLES})")

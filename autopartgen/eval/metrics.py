@@ -13,8 +13,10 @@ The protocol, with the reasons for each choice, is written down in ``docs/evalua
 2. Part IoU matrix (:func:`iou_matrix`) -> Hungarian matching on IoU (:func:`match_parts`).
 3. Matched-part IoU (mean over ground-truth parts, unmatched = 0), precision / recall / F1 of matches
    with IoU >= 0.5, exact part count and absolute count error (:func:`part_scores`).
-4. Surface metrics on ``n_samples`` area-weighted surface samples per part: Chamfer-L1 and F-score at
-   0.02 and 0.1 (:func:`chamfer_l1`, :func:`fscore`), per matched pair and on the whole object.
+4. Surface metrics on ``n_samples`` (10k) area-weighted query samples per part, each measured to a
+   10x denser reference sample of the other surface: Chamfer-L1 and F-score at 0.02 and 0.1
+   (:func:`surface_scores`), per matched pair and on the outer surface of the whole object
+   (:func:`union_surface_samples`).
 
 :func:`evaluate_parts` runs all of them and returns one flat dict of numbers.
 """
@@ -39,6 +41,8 @@ DEFAULT_GRID = 64
 DEFAULT_SAMPLES = 10_000
 IOU_MATCH_THRESHOLD = 0.5
 FSCORE_THRESHOLDS = (0.02, 0.1)
+#: The reference set a query point's distance is measured to holds this many times the query count.
+REFERENCE_FACTOR = 10
 
 # Rays are cast through the cell centres shifted by these tiny, irrational-looking offsets (in units of
 # the frame) so that no ray passes exactly through a mesh edge or vertex of an axis-aligned mesh, where a
@@ -197,81 +201,182 @@ def geometry_seed(mesh: MeshLike, seed: int = 0) -> int:
     return int(np.random.SeedSequence([seed, digest]).generate_state(1)[0])
 
 
-def sample_surface(mesh: MeshLike, count: int = DEFAULT_SAMPLES, seed: int | None = 0) -> np.ndarray:
-    """Area-weighted uniform samples on the surface: ``(count, 3)`` float64 (empty ``(0, 3)`` for no area).
-
-    ``seed`` is combined with the mesh's bytes (:func:`geometry_seed`), so the same mesh with the same seed
-    always gives the same points, wherever it sits in a list of parts.
-    """
-    triangles = triangles_of(mesh)
-    if len(triangles) == 0 or count <= 0:
-        return np.zeros((0, 3))
+def _sample_with_faces(triangles: np.ndarray, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` area-weighted samples on ``(F, 3, 3)`` triangles: points ``(count, 3)`` and face ids ``(count,)``."""
     areas = 0.5 * np.linalg.norm(np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0]), axis=1)
     total = areas.sum()
-    if not np.isfinite(total) or total <= 0:
-        return np.zeros((0, 3))
-    rng = np.random.default_rng(geometry_seed(mesh, 0 if seed is None else seed))
+    if len(triangles) == 0 or count <= 0 or not np.isfinite(total) or total <= 0:
+        return np.zeros((0, 3)), np.zeros(0, dtype=np.int64)
     face = rng.choice(len(triangles), size=count, p=areas / total)
     r1, r2 = rng.random(count), rng.random(count)
     flip = r1 + r2 > 1.0
     r1[flip], r2[flip] = 1.0 - r1[flip], 1.0 - r2[flip]
     tri = triangles[face]
-    return tri[:, 0] + r1[:, None] * (tri[:, 1] - tri[:, 0]) + r2[:, None] * (tri[:, 2] - tri[:, 0])
+    return tri[:, 0] + r1[:, None] * (tri[:, 1] - tri[:, 0]) + r2[:, None] * (tri[:, 2] - tri[:, 0]), face
 
 
-def _nearest_distances(points_a: np.ndarray, points_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Euclidean distance from each point of a to b ``(Na,)`` and from each point of b to a ``(Nb,)``."""
-    d_ab, _ = cKDTree(points_b).query(points_a, k=1)
-    d_ba, _ = cKDTree(points_a).query(points_b, k=1)
+def sample_surface(mesh: MeshLike, count: int = DEFAULT_SAMPLES, seed: int | None = 0) -> np.ndarray:
+    """Area-weighted uniform samples on the surface: ``(count, 3)`` float64 (empty ``(0, 3)`` for no area).
+
+    ``seed`` is combined with the mesh's bytes (:func:`geometry_seed`), so the same mesh with the same seed
+    always gives the same points, wherever it sits in a list of parts. The samples are i.i.d., so the
+    first ``n`` of ``count`` samples are themselves a valid sample of size ``n``.
+    """
+    rng = np.random.default_rng(geometry_seed(mesh, 0 if seed is None else seed))
+    return _sample_with_faces(triangles_of(mesh), count, rng)[0]
+
+
+def _crossing_parity(triangles: np.ndarray, points: np.ndarray, axis: int) -> np.ndarray:
+    """For each point, whether the ray from ``-inf`` along ``axis`` to it crosses the surface an odd number of times.
+
+    Triangles are binned on a 2D grid over their projection; each point is tested only against the
+    triangles of its bin. Args: ``triangles (F, 3, 3)``, ``points (N, 3)``. Returns ``(N,)`` bool.
+    """
+    u_axis, v_axis = [a for a in range(3) if a != axis]
+    tri_u, tri_v, tri_w = triangles[:, :, u_axis], triangles[:, :, v_axis], triangles[:, :, axis]
+    pu, pv, pw = points[:, u_axis], points[:, v_axis], points[:, axis]
+    bins = int(np.clip(2 * np.sqrt(len(triangles)), 4, 256))
+    u0, v0 = tri_u.min(), tri_v.min()
+    size_u = max((tri_u.max() - u0) / bins, 1e-12)
+    size_v = max((tri_v.max() - v0) / bins, 1e-12)
+
+    def cell(coord, origin, size):
+        return np.clip(np.floor((coord - origin) / size), 0, bins - 1).astype(np.int64)
+
+    lo_u, hi_u = cell(tri_u.min(1), u0, size_u), cell(tri_u.max(1), u0, size_u)
+    lo_v, hi_v = cell(tri_v.min(1), v0, size_v), cell(tri_v.max(1), v0, size_v)
+    n_u, n_v = hi_u - lo_u + 1, hi_v - lo_v + 1
+    n_cells = n_u * n_v
+    tri_of_pair = np.repeat(np.arange(len(triangles)), n_cells)
+    offset = np.arange(n_cells.sum()) - np.repeat(np.cumsum(n_cells) - n_cells, n_cells)
+    cell_of_pair = (lo_u[tri_of_pair] + offset // n_v[tri_of_pair]) * bins + lo_v[tri_of_pair] + offset % n_v[tri_of_pair]
+    order = np.argsort(cell_of_pair, kind="stable")
+    cell_sorted, tri_sorted = cell_of_pair[order], tri_of_pair[order]
+
+    point_cell = cell(pu, u0, size_u) * bins + cell(pv, v0, size_v)
+    first = np.searchsorted(cell_sorted, point_cell, side="left")
+    count = np.searchsorted(cell_sorted, point_cell, side="right") - first
+    point_index = np.repeat(np.arange(len(points)), count)
+    tri_index = tri_sorted[np.repeat(first, count) + np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)]
+
+    qu, qv = pu[point_index], pv[point_index]
+    au, av = tri_u[tri_index, 0], tri_v[tri_index, 0]
+    bu, bv = tri_u[tri_index, 1], tri_v[tri_index, 1]
+    cu, cv = tri_u[tri_index, 2], tri_v[tri_index, 2]
+    area = (bu - au) * (cv - av) - (bv - av) * (cu - au)
+    w_a = (bu - qu) * (cv - qv) - (bv - qv) * (cu - qu)
+    w_b = (cu - qu) * (av - qv) - (cv - qv) * (au - qu)
+    w_c = area - w_a - w_b
+    sign = np.sign(area)
+    hit = (area != 0) & (w_a * sign >= 0) & (w_b * sign >= 0) & (w_c * sign >= 0)
+    safe_area = np.where(area != 0, area, 1.0)
+    w_hit = (w_a * tri_w[tri_index, 0] + w_b * tri_w[tri_index, 1] + w_c * tri_w[tri_index, 2]) / safe_area
+    below = hit & (w_hit < pw[point_index])
+    return np.bincount(point_index[below], minlength=len(points)) % 2 == 1
+
+
+def points_inside(mesh: MeshLike, points: np.ndarray) -> np.ndarray:
+    """Inside test for arbitrary points by the same ray-parity vote as :func:`occupancy` (2 of 3 axes).
+
+    Args:
+        mesh: trimesh mesh or ``(V, F)`` pair.
+        points: ``(N, 3)`` query points.
+
+    Returns:
+        ``(N,)`` bool; points on the surface itself may go either way.
+    """
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    triangles = triangles_of(mesh)
+    inside = np.zeros(len(points), dtype=bool)
+    if len(triangles) == 0 or len(points) == 0:
+        return inside
+    flat = triangles.reshape(-1, 3)
+    candidates = np.nonzero(np.all((points > flat.min(0)) & (points < flat.max(0)), axis=1))[0]
+    if len(candidates) == 0:
+        return inside
+    votes = sum(_crossing_parity(triangles, points[candidates], axis).astype(np.uint8) for axis in range(3))
+    inside[candidates] = votes >= 2
+    return inside
+
+
+def union_surface_samples(parts: Sequence[MeshLike], count: int = DEFAULT_SAMPLES, seed: int = 0) -> np.ndarray:
+    """Samples of the outer surface of the union of parts: ``(M, 3)`` with ``M <= count``.
+
+    ``count`` area-weighted samples are drawn on all part surfaces together; samples that lie inside
+    another part (faces hidden by an overlapping or enclosing part) are dropped, so a prediction that
+    is one closed surface and one made of overlapping closed parts are compared on the same visible
+    shape. The parts are concatenated in the order of their :func:`geometry_seed`, so part order does
+    not change the result.
+    """
+    arrays = sorted((as_arrays(p) for p in parts), key=geometry_seed)
+    arrays = [(v, f) for v, f in arrays if len(f)]
+    if not arrays:
+        return np.zeros((0, 3))
+    triangles = np.concatenate([v[f] for v, f in arrays])
+    owner = np.repeat(np.arange(len(arrays)), [len(f) for _, f in arrays])
+    digest = zlib.crc32(np.array([geometry_seed(a) for a in arrays], dtype=np.uint64).tobytes())
+    points, faces = _sample_with_faces(triangles, count, np.random.default_rng([seed, digest]))
+    hidden = np.zeros(len(points), dtype=bool)
+    if len(arrays) > 1:
+        for k, part in enumerate(arrays):
+            others = owner[faces] != k
+            hidden[others] |= points_inside(part, points[others])
+    return points[~hidden]
+
+
+def _nearest_distances(query_a: np.ndarray, reference_b: np.ndarray, query_b: np.ndarray,
+                       reference_a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distance from each query point of a to the nearest reference point of b ``(Na,)``, and from b to a ``(Nb,)``."""
+    d_ab, _ = cKDTree(reference_b).query(query_a, k=1)
+    d_ba, _ = cKDTree(reference_a).query(query_b, k=1)
     return d_ab, d_ba
 
 
-def chamfer_l1(points_pred: np.ndarray, points_gt: np.ndarray) -> float:
-    """Chamfer-L1 distance: ``0.5 * (mean_p min_g |p - g| + mean_g min_p |g - p|)`` (Euclidean, not squared).
+def surface_scores(points_pred: np.ndarray, points_gt: np.ndarray,
+                   thresholds: Sequence[float] = FSCORE_THRESHOLDS, *, reference_pred: np.ndarray | None = None,
+                   reference_gt: np.ndarray | None = None) -> dict[str, float]:
+    """Chamfer-L1 and F-scores between two surfaces given by samples.
+
+    The distance from a query point to the other surface is the distance to the nearest point of that
+    surface's reference set (default: its query points). A reference set denser than the query set
+    (the protocol uses 10x) makes this close to the true point-to-surface distance, so a threshold of
+    0.02 measures the geometry and not the spacing of the samples.
 
     Args:
-        points_pred: ``(N, 3)`` points on the predicted surface.
-        points_gt: ``(M, 3)`` points on the ground-truth surface.
+        points_pred: ``(N, 3)`` query points on the predicted surface.
+        points_gt: ``(M, 3)`` query points on the ground-truth surface.
+        thresholds: F-score distance thresholds, frame units.
+        reference_pred, reference_gt: ``(N', 3)``, ``(M', 3)`` dense reference points.
 
     Returns:
-        the distance in frame units; ``nan`` when either set is empty.
+        ``{"chamfer_l1": 0.5 * (mean pred->gt + mean gt->pred), "fscore@<t>": 2PR / (P + R), ...}``
+        with P the share of predicted points within t of the ground truth and R the share of ground-truth
+        points within t of the prediction (Tatarchenko et al. 2019). Euclidean, not squared.
+        ``chamfer_l1`` is ``nan`` and every F-score 0 when either side is empty.
     """
-    if len(points_pred) == 0 or len(points_gt) == 0:
-        return float("nan")
-    d_pg, d_gp = _nearest_distances(points_pred, points_gt)
-    return float(0.5 * (d_pg.mean() + d_gp.mean()))
-
-
-def fscore(points_pred: np.ndarray, points_gt: np.ndarray, threshold: float) -> float:
-    """F-score at a distance threshold (Tatarchenko et al. 2019).
-
-    precision = share of predicted points within ``threshold`` of the ground truth, recall = share of
-    ground-truth points within ``threshold`` of the prediction, F = 2PR / (P + R) (0 when both are 0).
-    Returns 0.0 when either set is empty.
-    """
-    if len(points_pred) == 0 or len(points_gt) == 0:
-        return 0.0
-    d_pg, d_gp = _nearest_distances(points_pred, points_gt)
-    precision = float((d_pg <= threshold).mean())
-    recall = float((d_gp <= threshold).mean())
-    return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
-
-
-def surface_scores(points_pred: np.ndarray, points_gt: np.ndarray,
-                   thresholds: Sequence[float] = FSCORE_THRESHOLDS) -> dict[str, float]:
-    """Chamfer-L1 and F-scores for two point sets, sharing one pair of nearest-neighbour queries.
-
-    Returns ``{"chamfer_l1": float, "fscore@<t>": float, ...}``; ``chamfer_l1`` is ``nan`` and every
-    F-score 0 when either set is empty.
-    """
-    if len(points_pred) == 0 or len(points_gt) == 0:
+    reference_pred = points_pred if reference_pred is None else reference_pred
+    reference_gt = points_gt if reference_gt is None else reference_gt
+    if min(len(points_pred), len(points_gt), len(reference_pred), len(reference_gt)) == 0:
         return {"chamfer_l1": float("nan"), **{f"fscore@{t:g}": 0.0 for t in thresholds}}
-    d_pg, d_gp = _nearest_distances(points_pred, points_gt)
+    d_pg, d_gp = _nearest_distances(points_pred, reference_gt, points_gt, reference_pred)
     scores = {"chamfer_l1": float(0.5 * (d_pg.mean() + d_gp.mean()))}
     for t in thresholds:
         precision, recall = float((d_pg <= t).mean()), float((d_gp <= t).mean())
         scores[f"fscore@{t:g}"] = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
     return scores
+
+
+def chamfer_l1(points_pred: np.ndarray, points_gt: np.ndarray) -> float:
+    """Chamfer-L1 distance between point sets ``(N, 3)``, ``(M, 3)``: ``0.5 * (mean_p min_g |p-g| + mean_g min_p |g-p|)``.
+
+    Euclidean distances, not squared; ``nan`` when either set is empty. See :func:`surface_scores`.
+    """
+    return surface_scores(points_pred, points_gt, ())["chamfer_l1"]
+
+
+def fscore(points_pred: np.ndarray, points_gt: np.ndarray, threshold: float) -> float:
+    """F-score at ``threshold`` between point sets (0.0 when either is empty). See :func:`surface_scores`."""
+    return surface_scores(points_pred, points_gt, (threshold,))[f"fscore@{threshold:g}"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -285,14 +390,17 @@ class PartSet:
 
     Attributes:
         occupancy: ``(K, grid, grid, grid)`` bool, one solid occupancy per part.
-        samples: K arrays ``(n_samples, 3)`` of surface samples, one per part.
-        union_samples: ``(n_samples, 3)`` surface samples of all parts together (area-weighted; the parts
-            are concatenated in the order of their :func:`geometry_seed`, so part order does not matter).
+        samples: K arrays ``(n_samples * reference_factor, 3)`` of i.i.d. surface samples, one per part;
+            the first ``n_query`` are the query points, all of them the reference set.
+        union_samples: ``(<= n_samples * reference_factor, 3)`` samples of the union's outer surface
+            (:func:`union_surface_samples`), query points first in the same way.
+        n_query: query points per surface (the protocol's 10k).
     """
 
     occupancy: np.ndarray
     samples: tuple
     union_samples: np.ndarray
+    n_query: int
 
     @property
     def count(self) -> int:
@@ -304,22 +412,30 @@ class PartSet:
 
 
 def prepare_parts(parts: Sequence[MeshLike], *, grid: int = DEFAULT_GRID, n_samples: int = DEFAULT_SAMPLES,
-                  seed: int = 0) -> PartSet:
-    """Voxelise and sample a list of part meshes (see :func:`occupancy`, :func:`sample_surface`)."""
-    samples = tuple(sample_surface(part, n_samples, seed) for part in parts)
+                  seed: int = 0, reference_factor: int = REFERENCE_FACTOR) -> PartSet:
+    """Voxelise and sample a list of part meshes (see :func:`occupancy`, :func:`sample_surface`).
+
+    Args:
+        parts: meshes in the normalised frame.
+        grid: occupancy cells per axis.
+        n_samples: query points per part and for the union.
+        seed: sampling seed.
+        reference_factor: the reference sets hold this many times ``n_samples`` points.
+    """
+    n_dense = n_samples * max(1, reference_factor)
+    samples = tuple(sample_surface(part, n_dense, seed) for part in parts)
     occ = np.zeros((len(parts), grid, grid, grid), dtype=bool)
     for k, part in enumerate(parts):
-        occ[k] = occupancy(part, grid, surface_points=samples[k])
-    if parts:
-        # concatenated in an order fixed by the geometry, so the union samples do not depend on part order
-        arrays = sorted((as_arrays(p) for p in parts), key=lambda vf: geometry_seed(vf))
-        offsets = np.cumsum([0] + [len(v) for v, _ in arrays[:-1]])
-        union = (np.concatenate([v for v, _ in arrays]),
-                 np.concatenate([f + o for (_, f), o in zip(arrays, offsets)]))
-        union_samples = sample_surface(union, n_samples, seed)
-    else:
-        union_samples = np.zeros((0, 3))
-    return PartSet(occupancy=occ, samples=samples, union_samples=union_samples)
+        occ[k] = occupancy(part, grid, surface_points=samples[k][:n_samples])
+    union_samples = union_surface_samples(parts, n_dense, seed) if parts else np.zeros((0, 3))
+    return PartSet(occupancy=occ, samples=samples, union_samples=union_samples, n_query=n_samples)
+
+
+def _scores_between(pred_points: np.ndarray, gt_points: np.ndarray, pred_query: int, gt_query: int,
+                    thresholds: Sequence[float]) -> dict[str, float]:
+    """:func:`surface_scores` with the first ``*_query`` points as queries and all points as references."""
+    return surface_scores(pred_points[:pred_query], gt_points[:gt_query], thresholds,
+                          reference_pred=pred_points, reference_gt=gt_points)
 
 
 def iou_matrix(occ_pred: np.ndarray, occ_gt: np.ndarray) -> np.ndarray:
@@ -389,7 +505,8 @@ def part_scores(iou: np.ndarray, threshold: float = IOU_MATCH_THRESHOLD) -> dict
 
 def evaluate_parts(pred_parts: Sequence[MeshLike] | PartSet, gt_parts: Sequence[MeshLike] | PartSet, *,
                    grid: int = DEFAULT_GRID, seed: int = 0, n_samples: int = DEFAULT_SAMPLES,
-                   thresholds: Sequence[float] = FSCORE_THRESHOLDS) -> dict[str, float]:
+                   thresholds: Sequence[float] = FSCORE_THRESHOLDS,
+                   reference_factor: int = REFERENCE_FACTOR) -> dict[str, float]:
     """All metrics of the protocol for one object (see the module docstring and docs/evaluation.md).
 
     Args:
@@ -397,19 +514,20 @@ def evaluate_parts(pred_parts: Sequence[MeshLike] | PartSet, gt_parts: Sequence[
         gt_parts: ground-truth part meshes (at least one), or a :class:`PartSet`.
         grid: occupancy cells per axis (ignored for a given PartSet, which carries its own).
         seed: surface-sampling seed.
-        n_samples: surface samples per part and for the whole object.
+        n_samples: surface query points per part and for the whole object.
         thresholds: F-score distance thresholds in frame units.
+        reference_factor: distances are measured to ``reference_factor * n_samples`` points per surface.
 
     Returns:
         a flat dict of floats: the keys of :func:`part_scores`; ``part_chamfer_l1`` (mean over Hungarian
         pairs, ``nan`` without pairs) and ``part_fscore@t`` (mean over GT parts, unmatched = 0);
         ``object_iou`` (IoU of the union occupancies), ``object_chamfer_l1`` and ``object_fscore@t``
-        (on samples of all parts together).
+        (on samples of the outer surface of the union, :func:`union_surface_samples`).
     """
-    pred = pred_parts if isinstance(pred_parts, PartSet) else prepare_parts(
-        list(pred_parts), grid=grid, n_samples=n_samples, seed=seed)
-    gt = gt_parts if isinstance(gt_parts, PartSet) else prepare_parts(
-        list(gt_parts), grid=grid, n_samples=n_samples, seed=seed)
+    grid = gt_parts.grid if isinstance(gt_parts, PartSet) else grid
+    options = dict(grid=grid, n_samples=n_samples, seed=seed, reference_factor=reference_factor)
+    pred = pred_parts if isinstance(pred_parts, PartSet) else prepare_parts(list(pred_parts), **options)
+    gt = gt_parts if isinstance(gt_parts, PartSet) else prepare_parts(list(gt_parts), **options)
     if gt.count == 0:
         raise ValueError("evaluate_parts: the ground truth has no parts")
     if pred.count and pred.grid != gt.grid:
@@ -419,7 +537,8 @@ def evaluate_parts(pred_parts: Sequence[MeshLike] | PartSet, gt_parts: Sequence[
     scores = part_scores(iou)
     rows, cols = match_parts(iou)
 
-    pair_scores = [surface_scores(pred.samples[r], gt.samples[c], thresholds) for r, c in zip(rows, cols)]
+    pair_scores = [_scores_between(pred.samples[r], gt.samples[c], pred.n_query, gt.n_query, thresholds)
+                   for r, c in zip(rows, cols)]
     chamfers = [s["chamfer_l1"] for s in pair_scores if np.isfinite(s["chamfer_l1"])]
     scores["part_chamfer_l1"] = float(np.mean(chamfers)) if chamfers else float("nan")
     for t in thresholds:
@@ -429,6 +548,7 @@ def evaluate_parts(pred_parts: Sequence[MeshLike] | PartSet, gt_parts: Sequence[
     union_pred = pred.occupancy.any(axis=0) if pred.count else np.zeros(gt.occupancy.shape[1:], dtype=bool)
     union_gt = gt.occupancy.any(axis=0)
     scores["object_iou"] = float(iou_matrix(union_pred[None], union_gt[None])[0, 0])
-    for key, value in surface_scores(pred.union_samples, gt.union_samples, thresholds).items():
+    for key, value in _scores_between(pred.union_samples, gt.union_samples, pred.n_query, gt.n_query,
+                                      thresholds).items():
         scores[f"object_{key}"] = value
     return scores

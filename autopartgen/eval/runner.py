@@ -41,7 +41,7 @@ import trimesh
 from autopartgen.errors import InputFileError, OutputPathError, PartGenError
 from autopartgen.eval import baselines
 from autopartgen.eval.metrics import (DEFAULT_GRID, DEFAULT_SAMPLES, FSCORE_THRESHOLDS, evaluate_parts,
-                                      occupancy, prepare_parts)
+                                      iou_matrix, match_parts, occupancy, prepare_parts)
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ def load_gt_parts(object_dir: Path | str) -> list[trimesh.Trimesh]:
     """
     path = Path(object_dir) / "parts.glb"
     try:
-        scene = trimesh.load(str(path), force="scene")
+        scene = trimesh.load(str(path), force="scene", process=False)
     except Exception as error:  # trimesh raises many types for a corrupt file
         raise InputFileError(f"cannot read {path}: {error}; the object folder needs a valid parts.glb") from error
     named = []
@@ -209,18 +209,23 @@ def concatenate(parts: Sequence[trimesh.Trimesh]) -> trimesh.Trimesh:
     return trimesh.Trimesh(vertices, faces, process=False)
 
 
-def make_input_mesh(parts: Sequence[trimesh.Trimesh], form: str = "fused", resolution: int = 128,
-                    smooth_sigma: float = 0.7) -> trimesh.Trimesh:
+def make_input_mesh(parts: Sequence[trimesh.Trimesh], form: str = "fused", resolution: int = 192,
+                    smooth_sigma: float = 0.5, max_faces: int | None = 20_000) -> trimesh.Trimesh:
     """The whole-object mesh a method receives.
 
     Args:
         parts: ground-truth parts in the normalised frame.
         form: ``fused``: the union of the parts' occupancies on a ``resolution**3`` grid of the [-1, 1]
-            cube, blurred by a Gaussian of ``smooth_sigma`` cells and iso-surfaced at 0.5 (marching
-            cubes): one watertight surface with no trace of the part boundaries. ``concat``: the part
-            meshes concatenated (part shells stay separate, so connected components can see them).
-        resolution: cells per axis of the fused grid.
+            cube, blurred by a Gaussian of ``smooth_sigma`` cells, iso-surfaced at 0.5 (marching cubes) and
+            simplified to ``max_faces``: one watertight surface with no trace of the part boundaries.
+            ``concat``: the part meshes concatenated (part shells stay separate, so connected components
+            can see them).
+        resolution: cells per axis of the fused grid. The default 192 = 3 x 64 puts every cell centre of
+            the 64^3 evaluation grid on a centre of this grid, so fusing changes no evaluation cell of a
+            shape whose features are not thinner than a fused cell (an even multiple such as 128 puts
+            the evaluation centres exactly on the extracted surface, where they flip either way).
         smooth_sigma: Gaussian blur in cells before iso-surfacing (0 = none).
+        max_faces: quadric decimation target (``fast_simplification``); ``None`` keeps every face.
 
     Returns:
         a new mesh in the normalised frame.
@@ -243,7 +248,15 @@ def make_input_mesh(parts: Sequence[trimesh.Trimesh], form: str = "fused", resol
         return concatenate(parts)
     vertices, faces, _, _ = marching_cubes(volume, level=0.5)
     vertices = -1.0 + (vertices - 1.0 + 0.5) * (2.0 / resolution)  # padded index -> cell centre coordinate
-    mesh = trimesh.Trimesh(vertices, faces, process=True)
+    if max_faces is not None and len(faces) > max_faces:
+        try:
+            import fast_simplification
+
+            vertices, faces = fast_simplification.simplify(vertices.astype(np.float32), faces.astype(np.int32),
+                                                           target_reduction=1.0 - max_faces / len(faces))
+        except ImportError:
+            log.debug("fast_simplification is not installed; the fused input keeps %d faces", len(faces))
+    mesh = trimesh.Trimesh(np.asarray(vertices, dtype=np.float64), np.asarray(faces, dtype=np.int64), process=True)
     if mesh.volume < 0:  # wind the faces outward whatever skimage's convention
         mesh.invert()
     return mesh
@@ -266,27 +279,61 @@ class EvalSettings:
 
     mode: str = "mesh"
     input_form: str = "fused"
-    input_resolution: int = 128
+    input_resolution: int = 192
+    input_max_faces: int | None = 20_000
     grid: int = DEFAULT_GRID
     n_samples: int = DEFAULT_SAMPLES
     seed: int = 0
     weights: str | None = None
 
 
+@dataclass
+class GalleryEntry:
+    """What the gallery shows for one object: the input, the GT parts, and each method's parts.
+
+    ``colour_index[method][k]`` is the colour slot of predicted part k: the index of its Hungarian GT
+    partner (so matched parts share the GT part's colour), or a slot after the GT parts when unmatched.
+    """
+
+    object_id: str
+    input_mesh: trimesh.Trimesh
+    gt_parts: list
+    predictions: dict = field(default_factory=dict)
+    colour_index: dict = field(default_factory=dict)
+
+
+def matched_colour_index(iou: np.ndarray) -> list[int]:
+    """Colour slot per predicted part from a ``(P, G)`` IoU matrix: its matched GT index, else G, G+1, ..."""
+    n_pred, n_gt = iou.shape
+    rows, cols = match_parts(iou)
+    slots = dict(zip(rows.tolist(), cols.tolist()))
+    next_free = n_gt
+    index = []
+    for k in range(n_pred):
+        if k in slots and iou[k, slots[k]] > 0:
+            index.append(slots[k])
+        else:
+            index.append(next_free)
+            next_free += 1
+    return index
+
+
 def evaluate_object(object_dir: Path | str, method_names: Sequence[str], settings: EvalSettings,
-                    keep_parts: bool = False) -> tuple[list[dict], dict | None]:
+                    keep_parts: bool = False) -> tuple[list[dict], GalleryEntry | None]:
     """Run every method on one object and score it.
 
     Returns:
-        ``(rows, parts)``: one dict per method with the :data:`CSV_COLUMNS`; when ``keep_parts``,
-        ``parts`` maps ``"input"``, ``"gt"`` and each method name to its list of meshes (for the gallery),
-        else ``None``. A method that raises gets a row with the error text and the scores of an empty
-        prediction.
+        ``(rows, gallery)``: one dict per method with the :data:`CSV_COLUMNS`, and, when ``keep_parts``, a
+        :class:`GalleryEntry` with the meshes (else ``None``). A method that raises an ordinary exception
+        gets a row with the error text and the scores of an empty prediction; a :class:`PartGenError`
+        (a user error such as a missing package or weights file) stops the run.
     """
     obj = load_object(object_dir)
-    gt_set = prepare_parts(obj.parts, grid=settings.grid, n_samples=settings.n_samples, seed=settings.seed)
-    mesh = make_input_mesh(obj.parts, settings.input_form, settings.input_resolution)
-    kept = {"input": [mesh], "gt": obj.parts} if keep_parts else None
+    options = dict(grid=settings.grid, n_samples=settings.n_samples, seed=settings.seed)
+    gt_set = prepare_parts(obj.parts, **options)
+    mesh = make_input_mesh(obj.parts, settings.input_form, settings.input_resolution,
+                           max_faces=settings.input_max_faces)
+    gallery = GalleryEntry(obj.object_id, mesh, obj.parts) if keep_parts else None
     rows = []
     for name in method_names:
         spec = METHODS[name]
@@ -302,14 +349,16 @@ def evaluate_object(object_dir: Path | str, method_names: Sequence[str], setting
             parts, error = [], f"{type(exc).__name__}: {exc}"
         elapsed = time.perf_counter() - start
         parts = [p for p in parts if len(getattr(p, "faces", [])) > 0]
-        scores = evaluate_parts(parts, gt_set, grid=settings.grid, seed=settings.seed, n_samples=settings.n_samples)
+        pred_set = prepare_parts(parts, **options)
+        scores = evaluate_parts(pred_set, gt_set, **options)
         row = {"object_id": obj.object_id, "category": obj.category, "method": name, "mode": settings.mode,
                "input": settings.input_form, "n_gt": len(obj.parts), "n_pred": len(parts),
                **{key: scores[key] for key in METRIC_COLUMNS}, "time_s": elapsed, "error": error}
         rows.append(row)
-        if keep_parts:
-            kept[name] = parts
-    return rows, kept
+        if gallery is not None:
+            gallery.predictions[name] = parts
+            gallery.colour_index[name] = matched_colour_index(iou_matrix(pred_set.occupancy, gt_set.occupancy))
+    return rows, gallery
 
 
 # --------------------------------------------------------------------------------------------------
@@ -371,7 +420,7 @@ def run_eval(data_dir: Path | str, out_dir: Path | str, method_names: Sequence[s
              len(objects), len(method_names), settings.input_form, settings.mode, settings.grid, workers)
 
     results: dict[int, list[dict]] = {}
-    gallery: dict[int, dict] = {}
+    gallery: dict[int, GalleryEntry] = {}
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(objects), desc="eval", unit="obj", disable=not progress)
@@ -404,8 +453,7 @@ def run_eval(data_dir: Path | str, out_dir: Path | str, method_names: Sequence[s
     try:
         write_plots(rows, method_names, out_dir)
         if gallery:
-            write_gallery([gallery[i] for i in sorted(gallery)], method_names, out_dir / "gallery.png",
-                          titles=[results[i][0]["object_id"] if results[i] else "" for i in sorted(gallery)])
+            write_gallery([gallery[i] for i in sorted(gallery)], method_names, out_dir / "gallery.png")
     except ImportError:
         log.warning("matplotlib is not installed: no plots or gallery (pip install autopartgen[eval])")
     log.info("wrote %s", out_dir / "summary.md")
@@ -553,6 +601,9 @@ def write_plots(rows: Sequence[dict], method_names: Sequence[str], out_dir: Path
         levels = np.unique(counts)
         ax.plot(levels, [ious[counts == c].mean() for c in levels], "-o", color=points.get_facecolor()[0][:3],
                 label=name, markersize=4)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("ground-truth part count")
     ax.set_ylabel("matched-part IoU")
     ax.set_ylim(-0.02, 1.02)
@@ -624,31 +675,31 @@ def draw_parts(ax, parts: Sequence, colours: np.ndarray | None = None, *, azimut
                                      edgecolors="none", antialiased=False))
 
 
-def write_gallery(entries: Sequence[dict], method_names: Sequence[str], path: Path,
-                  titles: Sequence[str] | None = None) -> Path:
-    """One row per object: input (grey), ground-truth parts, then each method's parts, coloured.
+def write_gallery(entries: Sequence[GalleryEntry], method_names: Sequence[str], path: Path) -> Path:
+    """One row per object: input (grey), ground-truth parts, then each method's parts.
 
-    Args:
-        entries: per object, a dict ``{"input": [mesh], "gt": [...], <method>: [...]}``.
-        method_names: method columns, in order.
-        path: PNG path to write.
-        titles: per object, a label drawn in the row's first cell.
+    GT part k has colour k; a predicted part takes the colour of its Hungarian GT partner, so equal colours
+    mean matched parts, and unmatched predicted parts get colours no GT part uses.
     """
     from matplotlib.figure import Figure
 
     columns = ["input", "gt"] + list(method_names)
     fig = Figure(figsize=(2.2 * len(columns), 2.2 * len(entries)), layout="constrained")
-    axes = np.atleast_2d(fig.subplots(len(entries), len(columns), squeeze=False))
+    axes = fig.subplots(len(entries), len(columns), squeeze=False)
     for row, entry in enumerate(entries):
+        n_slots = max([len(entry.gt_parts)] + [max(i) + 1 for i in entry.colour_index.values() if i])
+        palette = part_colours(n_slots)
         for col, key in enumerate(columns):
-            parts = entry.get(key, [])
-            colours = np.full((len(parts), 3), 0.75) if key == "input" else None
-            draw_parts(axes[row, col], parts, colours)
-            label = key if key in ("input", "gt") else f"{key} ({len(parts)})"
-            if key == "gt":
-                label = f"gt ({len(parts)})"
-            axes[row, col].set_title(label, fontsize=8)
-        if titles:
-            axes[row, 0].text(-1.0, 1.0, titles[row], fontsize=7, va="top")
+            ax = axes[row, col]
+            if key == "input":
+                draw_parts(ax, [entry.input_mesh], np.full((1, 3), 0.75))
+                ax.set_title(f"{entry.object_id}: input", fontsize=8)
+            elif key == "gt":
+                draw_parts(ax, entry.gt_parts, palette[: len(entry.gt_parts)])
+                ax.set_title(f"ground truth ({len(entry.gt_parts)})", fontsize=8)
+            else:
+                parts = entry.predictions.get(key, [])
+                draw_parts(ax, parts, palette[entry.colour_index.get(key, [])] if parts else None)
+                ax.set_title(f"{key} ({len(parts)})", fontsize=8)
     fig.savefig(path, dpi=100)
     return Path(path)

@@ -1,0 +1,93 @@
+"""`autopartgen train {vae,dit,export}`.
+
+Single process::
+
+    autopartgen train vae --config tiny --data runs/data/train --out runs/vae --steps 4000 --batch 16
+    autopartgen train dit --config tiny --data runs/data/train --vae runs/vae --out runs/dit --steps 20000
+    autopartgen train export runs/vae runs/dit --out autopartgen/weights/tiny
+
+Several processes / GPUs (the same command under torchrun; gloo on CPU, nccl on CUDA)::
+
+    torchrun --nproc_per_node 8 -m autopartgen train dit --config tiny --data DATA --vae runs/vae --out runs/dit
+
+``--resume`` continues RUN_DIR from its last checkpoint exactly (same batches, same noise);
+``--init DIR`` starts a new run from the weights of another run or model folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _common(parser: argparse.ArgumentParser, steps: int, batch: int, lr: float) -> None:
+    parser.add_argument("--config", default="tiny", help="preset name or YAML file (default: tiny)")
+    parser.add_argument("--data", required=True, help="dataset folder (autopartgen data generate)")
+    parser.add_argument("--val-data", default=None, help="validation dataset folder (default: last train objects)")
+    parser.add_argument("--out", required=True, help="run folder (checkpoints, log.csv, config.yaml)")
+    parser.add_argument("--steps", type=int, default=steps, help=f"optimiser steps in all (default {steps})")
+    parser.add_argument("--batch", type=int, default=batch, help=f"items per micro-batch per process (default {batch})")
+    parser.add_argument("--accum", type=int, default=1, help="micro-batches per optimiser step")
+    parser.add_argument("--lr", type=float, default=lr, help=f"peak learning rate (default {lr})")
+    parser.add_argument("--warmup", type=int, default=200, help="warm-up steps")
+    parser.add_argument("--resume", action="store_true", help="continue RUN_DIR from its checkpoint")
+    parser.add_argument("--init", type=Path, default=None, help="initial weights: a run folder or model folder")
+    parser.add_argument("--val-every", type=int, default=500, help="validate every N steps (0: never)")
+    parser.add_argument("--save-every", type=int, default=200, help="checkpoint every N steps")
+    parser.add_argument("--log-every", type=int, default=10, help="log.csv row every N steps")
+    parser.add_argument("--workers", type=int, default=1, help="data-loader worker processes per process")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N objects")
+    parser.add_argument("--max-minutes", type=float, default=0.0, help="stop after this many minutes (0: no limit)")
+    parser.add_argument("--losses-out", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _run_vae(args) -> int:
+    from autopartgen.train.vae import train_vae
+    return train_vae(args)
+
+
+def _run_dit(args) -> int:
+    from autopartgen.train.dit import train_dit
+    return train_dit(args)
+
+
+def _run_export(args) -> int:
+    from autopartgen.train.export import export_model
+    export_model(args.runs, Path(args.out), notes=args.notes, eval_json=args.eval)
+    return 0
+
+
+def add_cli(subparsers) -> None:
+    train = subparsers.add_parser("train", help="train the VAE or the part DiT; export a model folder",
+                                  description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = train.add_subparsers(dest="train_command", metavar="{vae,dit,export}")
+    sub.required = True
+
+    vae = sub.add_parser("vae", help="train the shape VAE")
+    _common(vae, steps=4000, batch=16, lr=5e-4)
+    vae.add_argument("--kl-weight", type=float, default=1e-3, help="weight of the KL term")
+    vae.add_argument("--queries", type=int, default=2048, help="SDF query points per item")
+    vae.set_defaults(func=_run_vae)
+
+    dit = sub.add_parser("dit", help="train the part DiT (and the image encoder) on cached VAE latents")
+    _common(dit, steps=20000, batch=32, lr=4e-4)
+    dit.add_argument("--vae", type=Path, required=True, help="VAE run folder or model folder (its EMA weights)")
+    dit.add_argument("--scale-factor", default="auto", help="latent scale: 'auto' (1/std of the cached latents), "
+                     "'config', or a number")
+    dit.add_argument("--image-drop", type=float, default=0.4, help="probability of dropping the image condition")
+    dit.add_argument("--geometry-drop", type=float, default=0.1, help="probability of dropping the part context")
+    dit.add_argument("--mask-prob", type=float, default=0.5, help="share of part items in mask mode")
+    dit.add_argument("--forcing-prob", type=float, default=0.3, help="share of part items with a noisy history")
+    dit.add_argument("--forcing-max-sigma", type=float, default=0.5, help="largest history noise level")
+    dit.add_argument("--freeze-image-encoder", action="store_true", help="keep the image encoder fixed")
+    dit.set_defaults(func=_run_dit)
+
+    export = sub.add_parser("export", help="write a model folder (config + EMA safetensors + MODEL_CARD.md)")
+    export.add_argument("runs", nargs="+", help="run folders: the VAE run and the DiT run (or a model folder)")
+    export.add_argument("--out", required=True, help="model folder to write (e.g. autopartgen/weights/tiny)")
+    export.add_argument("--notes", default=None, help="markdown file appended to the model card")
+    export.add_argument("--eval", default=None, help="evaluation JSON to tabulate in the model card")
+    export.set_defaults(func=_run_export)

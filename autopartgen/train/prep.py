@@ -1,0 +1,150 @@
+"""Per-object training inputs that do not depend on any network, computed once per dataset.
+
+For each object folder ``<data>/<id>`` this writes ``<data>/.train_prep/<key>/<id>.npz`` with
+
+* ``whole`` (P, 6) float16: the encoder cloud of the whole object (all parts together),
+* ``parts`` (K, P, 6) float16: the encoder cloud of every part,
+* ``prefixes`` (K - 1, P, 6) float16: the cloud of the union of parts 0..k-1 for k = 1..K-1 (the
+  history the DiT sees; the union of all K parts is ``whole``),
+* ``images`` (V, S, S, 3) uint8: every view composited on white and framed exactly as the pipeline
+  frames an input image (``inputs.prepare_image_with_box``),
+* ``labels`` (V, S, S) uint8: the view's part mask framed with the same box (nearest), so the masked
+  image of part k is ``where(labels == k + 1, image, 255)`` (as ``inputs.masked_part_images``).
+
+Clouds use the pipeline's own sampler (``resample_surface_for_encoder``) with the config's
+``point_cloud_size`` / ``num_surface_samples`` / ``fps_max_points``, so training sees the clouds the
+pipeline will encode. ``key`` names those settings and the image size, so a config change gets its
+own folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm.auto import tqdm
+
+logger = logging.getLogger(__name__)
+
+
+def prep_settings(config) -> dict:
+    # The pipeline draws num_surface_samples i.i.d. area-weighted points and keeps a random
+    # fps_max_points of them; drawing fps_max_points directly has the same distribution and is
+    # several times cheaper, so prep does that.
+    pipe = config.pipeline
+    subset = int(pipe.get("fps_max_points", 65536))
+    return {"point_cloud_size": int(pipe.get("point_cloud_size", 32768)),
+            "num_surface_samples": min(subset, int(pipe.get("num_surface_samples", 500_000))),
+            "fps_max_points": subset,
+            "image_size": int(config.conditioner.get("img_size", 448))}
+
+
+def prep_dir(data_dir: Path, settings: dict) -> Path:
+    key = "p{point_cloud_size}-s{num_surface_samples}-f{fps_max_points}-i{image_size}".format(**settings)
+    return Path(data_dir) / ".train_prep" / key
+
+
+def _frame_labels(labels: np.ndarray, box, size: int) -> np.ndarray:
+    """Crop/pad an (H, W) label map to ``box`` and resize to size x size with nearest sampling."""
+    height, width = labels.shape
+    if box is None:
+        side = max(width, height)
+        box = ((width - side) / 2.0, (height - side) / 2.0, (width + side) / 2.0, (height + side) / 2.0)
+    x0, y0, x1, y1 = (float(v) for v in box)
+    centres = (np.arange(size) + 0.5) / size
+    xs = np.floor(x0 + centres * (x1 - x0)).astype(np.int64)
+    ys = np.floor(y0 + centres * (y1 - y0)).astype(np.int64)
+    valid = (ys[:, None] >= 0) & (ys[:, None] < height) & (xs[None] >= 0) & (xs[None] < width)
+    out = labels[np.clip(ys, 0, height - 1)[:, None], np.clip(xs, 0, width - 1)[None]]
+    return np.where(valid, out, 0).astype(np.uint8)
+
+
+def prepare_object(folder: Path, out_dir: Path, settings: dict, seed: int = 0, overwrite: bool = False) -> str:
+    """Write the prep file of one object folder; returns its id."""
+    from autopartgen.data.dataset import load_object
+    from autopartgen.geometry.sampling import resample_surface_for_encoder
+    from autopartgen.inputs import prepare_image_with_box
+
+    folder = Path(folder)
+    target = Path(out_dir) / f"{folder.name}.npz"
+    if target.exists() and not overwrite:
+        return folder.name
+    obj = load_object(folder, views=True, samples=False)
+    meshes = [(p["vertices"], p["faces"]) for p in obj["parts"]]
+    rng = np.random.default_rng([seed, int.from_bytes(folder.name.encode()[:8].ljust(8, b"\0"), "little")])
+    kwargs = dict(point_cloud_size=settings["point_cloud_size"], num_samples=settings["num_surface_samples"],
+                  fps_max_points=settings["fps_max_points"])
+
+    def cloud(subset):
+        return resample_surface_for_encoder(subset, rng, **kwargs).astype(np.float16)
+
+    whole = cloud(meshes)
+    parts = np.stack([cloud([m]) for m in meshes])
+    prefixes = (np.stack([cloud(meshes[:k]) for k in range(1, len(meshes))]) if len(meshes) > 1
+                else np.zeros((0,) + whole.shape, np.float16))
+    size = settings["image_size"]
+    images, labels = [], []
+    for view in obj["views"]:
+        pil = Image.fromarray(view["rgba"])
+        tensor, box = prepare_image_with_box(pil, size)
+        images.append((tensor.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8))
+        mask = np.asarray(view["mask"])
+        labels.append(_frame_labels(np.minimum(mask, 255).astype(np.uint8), box, size))
+    images = np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8)
+    labels = np.stack(labels) if labels else np.zeros((0, size, size), np.uint8)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, whole=whole, parts=parts, prefixes=prefixes, images=images, labels=labels)
+    os.replace(tmp, target)
+    return folder.name
+
+
+def _safe_prepare(folder, out_dir, settings):
+    try:
+        return prepare_object(folder, out_dir, settings), None
+    except Exception as error:  # a broken object is skipped and reported, not fatal
+        return Path(folder).name, f"{type(error).__name__}: {error}"
+
+
+def prepare_dataset(data_dir: Path, config, workers: int = 1, progress: bool = True,
+                    limit: int | None = None) -> tuple[Path, list[str]]:
+    """Prepare every object of ``data_dir`` (skipping done ones); returns (prep folder, ready ids)."""
+    from autopartgen.data.dataset import list_objects
+
+    settings = prep_settings(config)
+    out_dir = prep_dir(data_dir, settings)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    folders = list_objects(data_dir)
+    # A fixed shuffle (folder names sort by category), so a partial prep or ``limit`` is a fair sample.
+    order = np.random.default_rng(1234).permutation(len(folders))
+    folders = [folders[i] for i in order][:limit] if limit else [folders[i] for i in order]
+    todo = [f for f in folders if not (out_dir / f"{f.name}.npz").exists()]
+    job = partial(_safe_prepare, out_dir=out_dir, settings=settings)
+    failures = []
+    if todo:
+        bar = tqdm(total=len(todo), desc="prepare clouds/images", unit="obj", disable=not progress)
+        if workers <= 1:
+            results = (job(f) for f in todo)
+            for name, error in results:
+                failures += [f"{name}: {error}"] if error else []
+                bar.update()
+        else:
+            ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+            with ctx.Pool(workers) as pool:
+                for name, error in pool.imap_unordered(job, todo, chunksize=4):
+                    failures += [f"{name}: {error}"] if error else []
+                    bar.update()
+        bar.close()
+    for failure in failures:
+        logger.warning("skipped %s", failure)
+    ready = sorted(f.name for f in folders if (out_dir / f"{f.name}.npz").exists())
+    return out_dir, ready
+
+
+def load_prep(out_dir: Path, object_id: str) -> dict:
+    with np.load(Path(out_dir) / f"{object_id}.npz") as data:
+        return {key: data[key] for key in data.files}

@@ -1,0 +1,203 @@
+"""VAE training: surface cloud in, signed distance at near-surface and uniform query points out.
+
+Each item is one shape of one object, drawn per item: the whole object (30 %), a single part (50 %)
+or a union of the first k parts (20 %, the histories the DiT conditions on). The encoder input is
+the shape's cloud from ``train/prep.py``; the query points and exact SDFs come from the object's
+``samples.npz`` (near-surface points jittered at two scales plus uniform points, with the SDF of
+every part, so a part's SDF is its column and a union's is the minimum over its parts).
+
+Loss: L1 between the decoder output (negative inside, as the reference) and the SDF truncated to
+``+-truncation`` and divided by it, plus ``kl_weight`` x KL (per-element mean, as the reference). Half
+the queries of an item are drawn from points within ``truncation`` of the surface of that shape. The
+number of latent tokens is drawn per micro-batch from ``latent_random_downscales``, as the reference.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from autopartgen.models import ShapeVAE, build_model
+from autopartgen.train.common import mix_seed
+
+logger = logging.getLogger(__name__)
+
+
+class VAEDataset(Dataset):
+    """Items by global index (see common.ResumableBatchSampler): {surface (P,6), queries (M,3), sdf (M,)}."""
+
+    def __init__(self, data_dir: Path, prep_dir: Path, ids: list[str], num_queries: int = 2048,
+                 truncation: float = 0.1, seed: int = 0, kinds=(0.3, 0.5, 0.2)):
+        self.data_dir, self.prep_dir, self.ids = Path(data_dir), Path(prep_dir), list(ids)
+        self.num_queries, self.truncation, self.seed, self.kinds = num_queries, truncation, seed, kinds
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, global_index: int) -> dict:
+        rng = np.random.default_rng(mix_seed(self.seed, global_index))
+        object_id = self.ids[global_index % len(self.ids)]
+        return self.make_item(object_id, rng)
+
+    def make_item(self, object_id: str, rng: np.random.Generator, kind: str | None = None,
+                  index: int | None = None) -> dict:
+        with np.load(self.prep_dir / f"{object_id}.npz") as prep:
+            whole, parts, prefixes = prep["whole"], prep["parts"], prep["prefixes"]
+        with np.load(self.data_dir / object_id / "samples.npz") as samples:
+            points = np.concatenate([samples["near_points"], samples["uniform_points"]])
+            part_sdf = np.concatenate([samples["near_part_sdf"], samples["uniform_part_sdf"]]).astype(np.float32)
+        count = len(parts)
+        if kind is None:
+            kind = rng.choice(["whole", "part", "prefix"], p=self.kinds) if count > 1 else "part"
+        if kind == "whole":
+            surface, sdf = whole, part_sdf.min(axis=1)
+        elif kind == "part":
+            k = int(rng.integers(count)) if index is None else index
+            surface, sdf = parts[k], part_sdf[:, k]
+        else:
+            k = int(rng.integers(1, count)) if index is None else index  # union of parts 0..k-1
+            surface, sdf = prefixes[k - 1], part_sdf[:, :k].min(axis=1)
+        near = np.flatnonzero(np.abs(sdf) < self.truncation)
+        half = self.num_queries // 2
+        picks = [rng.integers(len(points), size=self.num_queries - (half if len(near) else 0))]
+        if len(near):
+            picks.append(near[rng.integers(len(near), size=half)])
+        pick = np.concatenate(picks)
+        return {"surface": torch.from_numpy(surface.astype(np.float32)),
+                "queries": torch.from_numpy(points[pick].astype(np.float32)),
+                "sdf": torch.from_numpy(sdf[pick].astype(np.float32))}
+
+
+def collate(items: list[dict]) -> dict:
+    return {key: torch.stack([item[key] for item in items]) for key in items[0]}
+
+
+class VAETrainModule(nn.Module):
+    """forward(batch, seed) -> (loss, metrics): truncated-SDF L1 + small KL."""
+
+    metric_names = ["sdf_l1", "kl", "sign_acc", "tokens"]
+
+    def __init__(self, vae: ShapeVAE, kl_weight: float = 1e-3, truncation: float = 0.1):
+        super().__init__()
+        self.vae, self.kl_weight, self.truncation = vae, kl_weight, truncation
+
+    def forward(self, batch: dict, seed: int):
+        generator = torch.Generator().manual_seed(seed)
+        surface = batch["surface"]
+        downscales = self.vae.latent_random_downscales if self.training else [self.vae.latent_eval_downscale]
+        downscale = downscales[int(torch.randint(len(downscales), (1,), generator=generator))]
+        tokens = surface.shape[1] // downscale
+        indices = self.vae.select_query_indices(surface, tokens, generator=generator)
+        posterior = self.vae.encode_with_indices(surface, indices)
+        if self.training:
+            noise = torch.randn(posterior.mean.shape, generator=generator).to(posterior.mean)
+            latent = posterior.mean + posterior.std * noise
+        else:
+            latent = posterior.mode()
+        pred = self.vae.decode(latent, batch["queries"]).float()
+        target = batch["sdf"].clamp(-self.truncation, self.truncation) / self.truncation
+        sdf_l1 = (pred - target).abs().mean()
+        kl = posterior.kl().mean().float()
+        loss = sdf_l1 + self.kl_weight * kl
+        sign_acc = ((pred < 0) == (batch["sdf"] < 0)).float().mean()
+        return loss, {"sdf_l1": sdf_l1.detach(), "kl": kl.detach(), "sign_acc": sign_acc.detach(), "tokens": tokens}
+
+
+@torch.no_grad()
+def validate_vae(vae: ShapeVAE, dataset: VAEDataset, ids: list[str], device: torch.device, max_items: int = 32) -> dict:
+    """Volume IoU (uniform points) and near-surface sign accuracy of single parts and whole objects."""
+    vae.eval()
+    results = {"part_iou": [], "whole_iou": [], "part_near_acc": []}
+    rng = np.random.default_rng(0)
+    for i, object_id in enumerate(ids[:max_items]):
+        with np.load(dataset.data_dir / object_id / "samples.npz") as samples:
+            uniform = torch.from_numpy(samples["uniform_points"].astype(np.float32))
+            near = torch.from_numpy(samples["near_points"].astype(np.float32))
+            u_sdf = samples["uniform_part_sdf"].astype(np.float32)
+            n_sdf = samples["near_part_sdf"].astype(np.float32)
+        with np.load(dataset.prep_dir / f"{object_id}.npz") as prep:
+            parts, whole = prep["parts"], prep["whole"]
+        k = i % len(parts)
+        clouds = torch.from_numpy(np.stack([parts[k], whole]).astype(np.float32)).to(device)
+        generator = torch.Generator().manual_seed(i)
+        latent = vae.encode(clouds, generator=generator).mode()
+        queries = torch.cat([uniform, near])[None].expand(2, -1, -1).to(device)
+        pred = vae.decode(latent, queries).float().cpu()
+        nu = len(uniform)
+        for row, (gt_u, gt_n) in enumerate([(u_sdf[:, k], n_sdf[:, k]), (u_sdf.min(1), n_sdf.min(1))]):
+            inside_pred, inside_gt = (pred[row, :nu] < 0).numpy(), gt_u < 0
+            union = np.logical_or(inside_pred, inside_gt).sum()
+            iou = np.logical_and(inside_pred, inside_gt).sum() / union if union else 1.0
+            results["part_iou" if row == 0 else "whole_iou"].append(float(iou))
+            if row == 0:
+                results["part_near_acc"].append(float(((pred[0, nu:] < 0).numpy() == (gt_n < 0)).mean()))
+    del rng
+    return {key: float(np.mean(values)) for key, values in results.items() if values}
+
+
+def build_vae(config, init: Path | None, device) -> ShapeVAE:
+    from autopartgen.checkpoints import load_weights
+    from autopartgen.train.common import weights_source
+
+    vae = build_model("vae", config.vae, device)
+    if init is not None:
+        load_weights(vae, weights_source(Path(init), "vae"), name="vae")
+    return vae.train()
+
+
+def train_vae(args) -> int:
+    """`autopartgen train vae`: see train/cli.py for the arguments."""
+    from autopartgen.config import load_config
+    from autopartgen.train.common import (Trainer, TrainSettings, cleanup_distributed, setup_distributed,
+                                          write_run_files)
+    from autopartgen.train.prep import prepare_dataset
+
+    env = setup_distributed(args.device)
+    try:
+        config = load_config(Path(args.out) / "config.yaml" if args.resume and (Path(args.out) / "config.yaml").exists()
+                             else args.config)
+        torch.manual_seed(args.seed)
+        if env.is_main:
+            prepare_dataset(Path(args.data), config, workers=args.workers, progress=not args.quiet, limit=args.limit)
+        env.barrier()
+        prep, ids = prepare_dataset(Path(args.data), config, workers=1, progress=False, limit=args.limit)
+        ids = [i for i in ids if (Path(args.data) / i / "samples.npz").is_file()]
+        if not ids:
+            raise SystemExit(f"no usable objects in {args.data} (need samples.npz and views)")
+        val_ids = []
+        if args.val_data:
+            if env.is_main:
+                prepare_dataset(Path(args.val_data), config, workers=args.workers, progress=False)
+            env.barrier()
+            val_prep, val_ids = prepare_dataset(Path(args.val_data), config, workers=1, progress=False)
+        else:
+            val_prep, val_ids = prep, ids[-16:]
+        logger.info("VAE training on %d objects (%s)", len(ids), args.data)
+        write_run_files(Path(args.out), config, vars(args), env)
+        vae = build_vae(config, args.init, env.device)
+        dataset = VAEDataset(Path(args.data), prep, ids, num_queries=args.queries, seed=args.seed)
+        val_dataset = VAEDataset(Path(args.val_data or args.data), val_prep, val_ids)
+        module = VAETrainModule(vae, kl_weight=args.kl_weight)
+        settings = TrainSettings(steps=args.steps, batch=args.batch, accum=args.accum, lr=args.lr,
+                                 warmup=args.warmup, seed=args.seed, val_every=args.val_every,
+                                 save_every=args.save_every, workers=args.workers, progress=not args.quiet,
+                                 max_minutes=args.max_minutes, log_every=args.log_every)
+        trainer = Trainer(module, {"vae": vae}, dataset, collate, Path(args.out), settings, env,
+                          validate=lambda parts: validate_vae(parts["vae"], val_dataset, val_ids, env.device),
+                          resume=args.resume)
+        trainer.run()
+        if env.is_main and args.losses_out:
+            Path(args.losses_out).write_text("\n".join(f"{x:.8f}" for x in trainer_losses(trainer)))
+    finally:
+        cleanup_distributed()
+    return 0
+
+
+def trainer_losses(trainer) -> list[float]:
+    from autopartgen.train.common import read_csv
+    return [float(row["loss"]) for row in read_csv(trainer.run_dir / "log.csv")]
