@@ -24,7 +24,8 @@ from autopartgen.errors import InputFileError
 from autopartgen.masks import split_mask
 from autopartgen.models import build_model
 from autopartgen.models.image_encoder import imagenet_normalize
-from autopartgen.models.vae import farthest_point_indices, fps_start_index
+from autopartgen.geometry.sampling import farthest_point_sample
+from autopartgen.models.vae import fps_start_index
 from autopartgen.sampling import (SamplerTrace, build_scheduler, initial_noise, is_end_latent, noise_history_slots,
                                   resolve_part_guidance, sample_latents)
 
@@ -255,7 +256,7 @@ def _fps(runner, args):
     points = args["points"].numpy()
     if int(args.get("level", 7)) != (5 if len(points) <= 25_000 else 7):
         raise ValueError("golden FPS level differs from the size rule (5 up to 25 000 points, else 7)")
-    return [farthest_point_indices(points, int(args["num_samples"]), int(args["start_idx"]))], {}
+    return [farthest_point_sample(points, int(args["num_samples"]), int(args["start_idx"]))], {}
 
 
 def _scheduler_tables(runner, args):

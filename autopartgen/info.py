@@ -31,7 +31,16 @@ def collect_info() -> dict:
         "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
         "torch_threads": torch.get_num_threads(),
         "configs_dir": str(Path(__file__).parent / "configs"),
+        "shipped_model": _shipped_model(),
     }
+
+
+def _shipped_model() -> str:
+    folder = Path(__file__).parent / "weights" / "tiny"
+    if not (folder / "config.yaml").is_file():
+        return f"not found (expected in {folder})"
+    size = sum(p.stat().st_size for p in folder.glob("*.safetensors"))
+    return f"{folder} ({size / 1e6:.1f} MB of safetensors)"
 
 
 def _run(args) -> int:

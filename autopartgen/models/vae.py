@@ -17,11 +17,11 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-import fpsample
 import numpy as np
 import torch
 from torch import nn
 
+from autopartgen.geometry.sampling import farthest_point_sample
 from autopartgen.models.layers import Attention, FeedForward, FourierPointEmbedding, FP32LayerNorm
 
 
@@ -125,18 +125,6 @@ def fps_start_index(num_points: int, generator: torch.Generator | None = None) -
     return int(torch.randint(num_points, (1,), generator=generator))
 
 
-def farthest_point_indices(xyz: np.ndarray, num_samples: int, start_index: int) -> np.ndarray:
-    """fpsample's KD-line FPS with the reference's tree height (5 up to 25 000 points, else 7).
-
-    xyz (P, 3) float32 -> (num_samples,) int64. fpsample reads ``start_index`` in its own internal
-    ordering, so the first returned index is generally not ``start_index`` (reference behaviour).
-    """
-    height = 5 if len(xyz) <= 25_000 else 7
-    xyz = np.ascontiguousarray(xyz, dtype=np.float32)
-    return np.asarray(fpsample.bucket_fps_kdline_sampling(xyz, num_samples, h=height, start_idx=start_index),
-                      dtype=np.int64)
-
-
 class ShapeVAE(nn.Module):
     """The TripoSG shape VAE (class ``TripoSGVAEModel`` of the reference).
 
@@ -198,7 +186,7 @@ class ShapeVAE(nn.Module):
         indices = []
         for b in range(batch):
             start = fps_start_index(num_points, generator) if self.random_start_point else 0
-            indices.append(farthest_point_indices(xyz[b], num_tokens, start))
+            indices.append(farthest_point_sample(xyz[b], num_tokens, start))
         return torch.from_numpy(np.stack(indices)).to(surface.device)
 
     def point_features(self, surface: torch.Tensor) -> torch.Tensor:
