@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "autopartgen.eval.cli",  # eval
     "autopartgen.data.cli",  # data generate | check | import
     "autopartgen.train.cli",  # train vae | dit | export
+    "autopartgen.web.cli",  # serve
 ]
 
 

@@ -151,8 +151,9 @@ BASELINES: dict[str, Callable[..., list[trimesh.Trimesh]]] = {
 def run_baseline(name: str, mesh, **options) -> list[trimesh.Trimesh]:
     """Run the baseline ``name`` (one of :data:`BASELINES`) on ``mesh``; returns the parts as new meshes.
 
-    Options a baseline does not use are ignored, so a caller can always pass ``gt_count`` and ``seed``.
-    ``coacd_tuned`` needs ``target_count`` or ``gt_count``.
+    Every baseline accepts ``gt_count`` (alias ``target_count``) and ``seed``, used or not, so a caller
+    can always pass them; ``coacd_tuned`` needs one of the two counts. ``single`` and ``components`` ignore
+    other options except ``min_faces``; the coacd baselines pass them on to ``coacd.run_coacd``.
     """
     if name not in BASELINES:
         raise BaselineUnavailableError(f"unknown baseline {name!r}; choose one of {', '.join(BASELINES)}")

@@ -22,7 +22,7 @@ def _method_list(values: list[str]) -> list[str]:
 
 
 def _run(args) -> int:
-    from autopartgen.eval import runner
+    from autopartgen.eval import ours, runner  # noqa: F401  (ours registers --method ours)
 
     settings = runner.EvalSettings(mode=args.mode, input_form=args.input, input_resolution=args.input_resolution,
                                    input_max_faces=args.input_max_faces or None,
@@ -52,7 +52,7 @@ def add_cli(subparsers) -> None:
                         help="what the methods receive (the baselines take only 'mesh')")
     parser.add_argument("--method", action="append", metavar="NAME[,NAME...]",
                         help="method(s) to run; repeat or comma-separate (default: single,components,coacd,coacd_tuned)")
-    parser.add_argument("--weights", default=None, help="weights file passed to methods that load a model")
+    parser.add_argument("--weights", default=None, help="model folder for --method ours (default: the shipped model)")
     parser.add_argument("--out", required=True, help="output folder (results.csv, summary.md, *.png)")
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N objects of the split")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (objects in parallel; default 1, "
