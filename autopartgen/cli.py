@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "autopartgen.checkpoints",  # convert
     "autopartgen.info",  # info
     "autopartgen.eval.cli",  # eval
+    "autopartgen.eval.bench",  # bench
     "autopartgen.data.cli",  # data generate | check | import
     "autopartgen.train.cli",  # train vae | dit | export
     "autopartgen.web.cli",  # serve

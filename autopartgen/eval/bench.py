@@ -1,0 +1,124 @@
+"""`autopartgen bench`: per-stage timings of mesh -> parts and image -> parts.
+
+    autopartgen bench [--weights DIR] [--config tiny] [--grid-size N] [--repeats 2] [--json out.json]
+    python bench/pipeline.py ...        (the same, from a checkout)
+
+Reports per stage (load, image encode, whole encode / sample, part sampling, decode / extraction,
+duplicate check, post-process, history encode, export) min and median seconds over repeats, peak RSS,
+DiT forward passes per accepted part and the fraction of dense-grid queries the band extraction made.
+
+Runs the shipped model by default (``autopartgen/weights/tiny``); ``--random-weights`` builds the
+config with random weights instead (timings only: the geometry is meaningless). Inputs are the
+``examples/`` objects. Prints a markdown table (min / median seconds per stage over repeats).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import platform
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from autopartgen.api import load_pipeline, run_info
+from autopartgen.export import export_result, prepare_output_dir
+from autopartgen.inputs import load_image, load_mesh
+from autopartgen.pipeline import AutoPartGen, GenerationOptions
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def run(pipe, inputs: dict, options: GenerationOptions) -> dict:
+    """One generation + export into a temporary folder; returns timings and counts."""
+    start = time.perf_counter()
+    result = pipe.generate(**inputs, options=options)
+    with tempfile.TemporaryDirectory() as folder:
+        export_start = time.perf_counter()
+        export_result(result, prepare_output_dir(folder), run_info(pipe, result, {}))
+        export_time = time.perf_counter() - export_start
+    total = time.perf_counter() - start
+    counts = result.counts
+    return {"timings": dict(result.timings, export=export_time, total=total), "parts": len(result.parts),
+            "stop": result.stop_reason, "dit_forwards": counts["dit_forwards"], "attempts": counts["attempts"],
+            "dit_forwards_per_part": counts["dit_forwards"] / max(len(result.parts), 1),
+            "query_fraction": counts["field_queries"] / max(counts["dense_queries"], 1)}
+
+
+def benchmark(pipe, example: Path, options: GenerationOptions, repeats: int) -> dict:
+    """{case name: [run dict, ...]} for mesh -> parts and image -> parts on one example folder."""
+    cases = {"mesh -> parts": {"mesh": load_mesh(example / "mesh.glb")},
+             "image -> parts": {"image": load_image(example / "image.png")}}
+    return {name: [run(pipe, inputs, options) for _ in range(repeats)] for name, inputs in cases.items()}
+
+
+def markdown_table(rows: dict, header: str) -> str:
+    stages = sorted({s for runs in rows.values() for r in runs for s in r["timings"]}, key=lambda s: s == "total")
+    lines = [header, "", "| stage | " + " | ".join(f"{n}: min / median (s)" for n in rows) + " |",
+             "| --- |" + " ---: |" * len(rows)]
+    for stage in stages:
+        cells = []
+        for runs in rows.values():
+            values = [r["timings"].get(stage, 0.0) for r in runs]
+            cells.append(f"{min(values):.2f} / {statistics.median(values):.2f}")
+        lines.append(f"| {stage} | " + " | ".join(cells) + " |")
+    for key in ("parts", "stop", "attempts", "dit_forwards", "dit_forwards_per_part", "query_fraction"):
+        cells = [f"{runs[0][key]:.3f}" if isinstance(runs[0][key], float) else str(runs[0][key])
+                 for runs in rows.values()]
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _run(args) -> int:
+    torch.set_num_threads(args.threads)
+    load_start = time.perf_counter()
+    if args.random_weights:
+        pipe = AutoPartGen.from_config(args.config or "tiny", device="cpu")
+    else:
+        pipe = load_pipeline(args.weights, args.config, device="cpu")
+    load_time = time.perf_counter() - load_start
+    options = GenerationOptions(seed=0, grid_size=args.grid_size, max_parts=args.max_parts, num_steps=args.num_steps,
+                                progress=False)
+    rows = benchmark(pipe, Path(args.example_dir or EXAMPLES / args.example), options, args.repeats)
+    header = (f"# pipeline timings: {pipe.config.name}{' (random weights)' if args.random_weights else ''}, "
+              f"example {args.example}, grid {args.grid_size or pipe.config.pipeline.get('grid_size')}, "
+              f"{args.threads} threads, {platform.machine()}, torch {torch.__version__}; model load {load_time:.2f} s; "
+              f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print(markdown_table(rows, header))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"load_s": load_time, "runs": rows}, indent=2))
+    return 0
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--weights", help="model folder (default: the shipped model)")
+    parser.add_argument("--config", default=None, help="config for --weights / --random-weights")
+    parser.add_argument("--random-weights", action="store_true", help="time a randomly initialised model")
+    parser.add_argument("--example", default="chair", help="folder name under examples/")
+    parser.add_argument("--example-dir", help="or any folder with mesh.glb and image.png")
+    parser.add_argument("--grid-size", type=int)
+    parser.add_argument("--max-parts", type=int)
+    parser.add_argument("--num-steps", type=int)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", help="also write the raw numbers here")
+
+
+def add_cli(subparsers) -> None:
+    parser = subparsers.add_parser("bench", help="per-stage timings of mesh -> parts and image -> parts")
+    add_arguments(parser)
+    parser.set_defaults(func=_run)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    raise SystemExit(_run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
