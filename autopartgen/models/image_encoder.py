@@ -89,7 +89,9 @@ class ImageEncoder(nn.Module):
 
     Release (ViT-L/14-reg4): img_size 518, patch_size 14, embed_dim 1024, depth 24, num_heads 16,
     num_register_tokens 4, init_values 1.0. Only the options the released encoder uses are
-    implemented: an MLP feed-forward, no drop-path, interpolate_offset 0 (explicit target size).
+    implemented: an MLP feed-forward and no drop-path. ``interpolate_offset`` 0 resizes the stored
+    positional grid to the exact target size (register models); a non-zero offset uses DINOv2's
+    scale factors (n + offset) / stored (models without registers).
     """
 
     def __init__(self, img_size: int = 518, patch_size: int = 14, in_chans: int = 3, embed_dim: int = 1024,
@@ -99,19 +101,21 @@ class ImageEncoder(nn.Module):
                  block_chunks: int = 0, num_register_tokens: int = 4, interpolate_antialias: bool = True,
                  interpolate_offset: float = 0.0):
         super().__init__()
-        if ffn_layer != "mlp" or block_chunks != 0 or interpolate_offset != 0.0:
-            raise ValueError("ImageEncoder supports ffn_layer='mlp', block_chunks=0, interpolate_offset=0 only")
+        if ffn_layer != "mlp" or block_chunks != 0:
+            raise ValueError("ImageEncoder supports ffn_layer='mlp' and block_chunks=0 only")
         if drop_path_rate:
             raise ValueError("ImageEncoder does not implement drop-path; use drop_path_rate=0")
         self.patch_size = patch_size
         self.embed_dim = embed_dim
         self.num_register_tokens = num_register_tokens
         self.interpolate_antialias = interpolate_antialias
+        self.interpolate_offset = interpolate_offset
         grid = img_size // patch_size
 
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + grid * grid, embed_dim))
-        self.register_tokens = nn.Parameter(torch.zeros(1, num_register_tokens, embed_dim))
+        self.register_tokens = (nn.Parameter(torch.zeros(1, num_register_tokens, embed_dim))
+                                if num_register_tokens else None)
         self.mask_token = nn.Parameter(torch.zeros(1, embed_dim))  # in the official file; unused here
         self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim)
         self.blocks = nn.ModuleList([
@@ -120,7 +124,8 @@ class ImageEncoder(nn.Module):
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)  # in the official file; AutoPartGen uses x_prenorm
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.normal_(self.cls_token, std=1e-6)
-        nn.init.normal_(self.register_tokens, std=1e-6)
+        if self.register_tokens is not None:
+            nn.init.normal_(self.register_tokens, std=1e-6)
 
     def position_embedding(self, rows: int, cols: int) -> torch.Tensor:
         """(1, 1 + rows * cols, D): the class entry and the stored grid resized to rows x cols."""
@@ -130,8 +135,14 @@ class ImageEncoder(nn.Module):
             return self.pos_embed
         pos = self.pos_embed.float()
         grid = pos[:, 1:].reshape(1, side, side, self.embed_dim).permute(0, 3, 1, 2)
-        grid = F.interpolate(grid, size=(rows, cols), mode="bicubic", align_corners=False,
-                             antialias=self.interpolate_antialias)
+        if self.interpolate_offset:
+            # DINOv2 models without registers pass scale factors (n + offset) / stored instead of a size.
+            scale = ((rows + self.interpolate_offset) / side, (cols + self.interpolate_offset) / side)
+            grid = F.interpolate(grid, scale_factor=scale, mode="bicubic", align_corners=False,
+                                 antialias=self.interpolate_antialias)
+        else:
+            grid = F.interpolate(grid, size=(rows, cols), mode="bicubic", align_corners=False,
+                                 antialias=self.interpolate_antialias)
         grid = grid.permute(0, 2, 3, 1).reshape(1, rows * cols, self.embed_dim)
         return torch.cat([pos[:, :1], grid], dim=1).to(self.pos_embed.dtype)
 
@@ -141,7 +152,8 @@ class ImageEncoder(nn.Module):
         patches = self.patch_embed(pixel_values)
         x = torch.cat([self.cls_token.expand(batch, -1, -1), patches], dim=1)
         x = x + self.position_embedding(height // self.patch_size, width // self.patch_size).to(x.dtype)
-        x = torch.cat([x[:, :1], self.register_tokens.expand(batch, -1, -1), x[:, 1:]], dim=1)
+        if self.register_tokens is not None:
+            x = torch.cat([x[:, :1], self.register_tokens.expand(batch, -1, -1), x[:, 1:]], dim=1)
         for block in self.blocks:
             x = block(x)
         return x
