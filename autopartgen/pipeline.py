@@ -46,6 +46,170 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+# ------------------------------------------------------------------------------------------------
+# Options, results and the small pieces of the part loop
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class GenerationOptions:
+    """Options of one generation run. ``None`` means "the config's value" (see ``AutoPartGen.generate``).
+
+    Guidance: ``image_cfg_scale`` / ``geometry_cfg_scale`` override the mode's config values; in mask
+    modes ``mask_image_cfg_scale`` / ``mask_geometry_cfg_scale`` take precedence over them.
+    ``reference_compat`` reproduces the released pipeline's decisions (shared noise across part
+    positions, stop when a position fails all retries, no end-token test in mask modes, surface-voxel
+    containment as the duplicate test, outputs left in the normalised frame, history re-sampled from
+    the union, reference extraction quirks).
+    """
+
+    seed: int = 0
+    max_parts: int | None = None
+    grid_size: int | None = None
+    num_steps: int | None = None
+    whole_cfg_scale: float | None = None
+    image_cfg_scale: float | None = None
+    geometry_cfg_scale: float | None = None
+    mask_image_cfg_scale: float | None = None
+    mask_geometry_cfg_scale: float | None = None
+    iou_threshold: float = 0.3
+    duplicate_retries: int = 3
+    postprocess: bool = True
+    simplify_faces: int | None = 50_000
+    smooth_iters: int = 0
+    isosurface_backend: str = "auto"
+    remove_background: bool = True
+    infer_sigma_history: float = 0.0
+    sigma_floor: float = 0.0
+    sample_posterior: bool = False
+    max_consecutive_skips: int = 2
+    retry_seed_stride: int = 1009
+    part_seed_stride: int = 0
+    decode_whole: bool = False
+    reference_compat: bool = False
+    progress: bool = True
+
+
+@dataclass
+class GeneratedPart:
+    """One accepted part: mesh in the output frame, its native latent (N, C) and provenance."""
+
+    mesh: "trimesh.Trimesh"
+    latent: torch.Tensor
+    seed: int
+    retries: int
+    position: int
+    mask_label: int | None = None
+
+
+@dataclass
+class PartResult:
+    """What :meth:`AutoPartGen.generate` returns.
+
+    parts: accepted parts in generation order. whole_latent: (N, C) native latent of the whole.
+    whole_mesh: decoded whole (when ``decode_whole``). timings: seconds per stage. counts: DiT
+    forwards, field queries, attempts. stop_reason: ``end_token`` | ``max_parts`` | ``mask_regions``
+    | ``retries_exhausted`` | ``consecutive_skips``. unfilled_regions: mask labels that gave no part,
+    with the reason. normalization: (center (3,), scale) mapping the input mesh to [-1, 1]^3.
+    """
+
+    mode: str
+    parts: list
+    whole_latent: torch.Tensor
+    stop_reason: str
+    timings: dict
+    counts: dict
+    options: GenerationOptions
+    whole_mesh: "trimesh.Trimesh | None" = None
+    unfilled_regions: list = None
+    normalization: tuple | None = None
+    mask_labels: np.ndarray | None = None
+    mask: np.ndarray | None = None
+
+
+def input_mode(image: bool, mesh: bool, mask: bool) -> str:
+    """The reference's mode key from which inputs are present."""
+    if mask and not image:
+        raise InputFileError("a part mask needs the image it was drawn on; pass --image as well as --mask")
+    if not image and not mesh:
+        raise InputFileError("nothing to split: pass an image, a mesh, or both")
+    if mask:
+        return "image_mesh_mask" if mesh else "image_mask"
+    if image and mesh:
+        return "image_mesh"
+    return "mesh" if mesh else "image"
+
+
+def derive_seed(seed: int, position: int, retry: int, options: GenerationOptions) -> int:
+    """Seed of the sampling attempt ``retry`` at part ``position``.
+
+    Reference: seed + position * part_seed_stride (0) + retry * 1009, so every position starts from
+    the same noise. Default: an independent stream per (seed, position, retry).
+    """
+    if options.reference_compat:
+        return seed + position * options.part_seed_stride + retry * options.retry_seed_stride
+    return int(np.random.SeedSequence([seed, position, retry]).generate_state(1, dtype=np.uint32)[0])
+
+
+@contextlib.contextmanager
+def seeded_global_rngs(seed: int):
+    """Seed Python, numpy and torch global generators, restoring their states afterwards (reference mode)."""
+    states = (random.getstate(), np.random.get_state(), torch.get_rng_state(),
+              torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.set_rng_state(states[2])
+        if states[3] is not None:
+            torch.cuda.set_rng_state_all(states[3])
+
+
+class _Timer:
+    """Accumulates wall time per stage name."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+
+
+class SurfaceCache:
+    """Per-part surface samples, so the history cloud of a union is assembled without re-sampling.
+
+    Each part is sampled once (``samples_per_part`` area-weighted points with face normals, in a
+    random order); the union's cloud takes from each part a share proportional to its area.
+    """
+
+    def __init__(self, samples_per_part: int, rng: np.random.Generator):
+        self.samples_per_part = samples_per_part
+        self.rng = rng
+        self.clouds: list[np.ndarray] = []
+        self.areas: list[float] = []
+
+    def add(self, mesh) -> None:
+        points, normals = sample_surface(np.asarray(mesh.vertices), np.asarray(mesh.faces), self.samples_per_part,
+                                         self.rng)
+        self.clouds.append(np.concatenate([points, normals], axis=1))
+        self.areas.append(float(mesh.area))
+
+    def union_cloud(self, size: int) -> np.ndarray:
+        """(size, 6) float32 area-proportional draw over all cached parts."""
+        areas = np.asarray(self.areas)
+        counts = np.floor(areas / areas.sum() * size).astype(int)
+        counts[np.argmax(areas)] += size - counts.sum()
+        counts = np.minimum(counts, self.samples_per_part)
+        return np.concatenate([cloud[:n] for cloud, n in zip(self.clouds, counts)]).astype(np.float32)
+
+
 @dataclass
 class AutoPartGen:
     """The networks of one configuration, in eval mode on one device."""
@@ -433,167 +597,3 @@ class AutoPartGen:
         return PartResult(mode=mode, parts=parts, whole_latent=whole_native.cpu(), stop_reason=stop_reason,
                           timings=dict(timer.seconds), counts=counts, options=options, whole_mesh=whole_mesh,
                           unfilled_regions=unfilled, normalization=normalization, mask_labels=labels, mask=mask)
-
-
-# ================================================================================================
-# Generation
-# ================================================================================================
-@dataclass
-class GenerationOptions:
-    """Options of one generation run. ``None`` means "the config's value" (see ``AutoPartGen.generate``).
-
-    Guidance: ``image_cfg_scale`` / ``geometry_cfg_scale`` override the mode's config values; in mask
-    modes ``mask_image_cfg_scale`` / ``mask_geometry_cfg_scale`` take precedence over them.
-    ``reference_compat`` reproduces the released pipeline's decisions (shared noise across part
-    positions, stop when a position fails all retries, no end-token test in mask modes, surface-voxel
-    containment as the duplicate test, outputs left in the normalised frame, history re-sampled from
-    the union, reference extraction quirks).
-    """
-
-    seed: int = 0
-    max_parts: int | None = None
-    grid_size: int | None = None
-    num_steps: int | None = None
-    whole_cfg_scale: float | None = None
-    image_cfg_scale: float | None = None
-    geometry_cfg_scale: float | None = None
-    mask_image_cfg_scale: float | None = None
-    mask_geometry_cfg_scale: float | None = None
-    iou_threshold: float = 0.3
-    duplicate_retries: int = 3
-    postprocess: bool = True
-    simplify_faces: int | None = 50_000
-    smooth_iters: int = 0
-    isosurface_backend: str = "auto"
-    remove_background: bool = True
-    infer_sigma_history: float = 0.0
-    sigma_floor: float = 0.0
-    sample_posterior: bool = False
-    max_consecutive_skips: int = 2
-    retry_seed_stride: int = 1009
-    part_seed_stride: int = 0
-    decode_whole: bool = False
-    reference_compat: bool = False
-    progress: bool = True
-
-
-@dataclass
-class GeneratedPart:
-    """One accepted part: mesh in the output frame, its native latent (N, C) and provenance."""
-
-    mesh: "trimesh.Trimesh"
-    latent: torch.Tensor
-    seed: int
-    retries: int
-    position: int
-    mask_label: int | None = None
-
-
-@dataclass
-class PartResult:
-    """What :meth:`AutoPartGen.generate` returns.
-
-    parts: accepted parts in generation order. whole_latent: (N, C) native latent of the whole.
-    whole_mesh: decoded whole (when ``decode_whole``). timings: seconds per stage. counts: DiT
-    forwards, field queries, attempts. stop_reason: ``end_token`` | ``max_parts`` | ``mask_regions``
-    | ``retries_exhausted`` | ``consecutive_skips``. unfilled_regions: mask labels that gave no part,
-    with the reason. normalization: (center (3,), scale) mapping the input mesh to [-1, 1]^3.
-    """
-
-    mode: str
-    parts: list
-    whole_latent: torch.Tensor
-    stop_reason: str
-    timings: dict
-    counts: dict
-    options: GenerationOptions
-    whole_mesh: "trimesh.Trimesh | None" = None
-    unfilled_regions: list = None
-    normalization: tuple | None = None
-    mask_labels: np.ndarray | None = None
-    mask: np.ndarray | None = None
-
-
-def input_mode(image: bool, mesh: bool, mask: bool) -> str:
-    """The reference's mode key from which inputs are present."""
-    if mask and not image:
-        raise InputFileError("a part mask needs the image it was drawn on; pass --image as well as --mask")
-    if not image and not mesh:
-        raise InputFileError("nothing to split: pass an image, a mesh, or both")
-    if mask:
-        return "image_mesh_mask" if mesh else "image_mask"
-    if image and mesh:
-        return "image_mesh"
-    return "mesh" if mesh else "image"
-
-
-def derive_seed(seed: int, position: int, retry: int, options: GenerationOptions) -> int:
-    """Seed of the sampling attempt ``retry`` at part ``position``.
-
-    Reference: seed + position * part_seed_stride (0) + retry * 1009, so every position starts from
-    the same noise. Default: an independent stream per (seed, position, retry).
-    """
-    if options.reference_compat:
-        return seed + position * options.part_seed_stride + retry * options.retry_seed_stride
-    return int(np.random.SeedSequence([seed, position, retry]).generate_state(1, dtype=np.uint32)[0])
-
-
-@contextlib.contextmanager
-def seeded_global_rngs(seed: int):
-    """Seed Python, numpy and torch global generators, restoring their states afterwards (reference mode)."""
-    states = (random.getstate(), np.random.get_state(), torch.get_rng_state(),
-              torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    try:
-        yield
-    finally:
-        random.setstate(states[0])
-        np.random.set_state(states[1])
-        torch.set_rng_state(states[2])
-        if states[3] is not None:
-            torch.cuda.set_rng_state_all(states[3])
-
-
-class _Timer:
-    """Accumulates wall time per stage name."""
-
-    def __init__(self):
-        self.seconds: dict[str, float] = {}
-
-    @contextlib.contextmanager
-    def __call__(self, stage: str):
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
-
-
-class SurfaceCache:
-    """Per-part surface samples, so the history cloud of a union is assembled without re-sampling.
-
-    Each part is sampled once (``samples_per_part`` area-weighted points with face normals, in a
-    random order); the union's cloud takes from each part a share proportional to its area.
-    """
-
-    def __init__(self, samples_per_part: int, rng: np.random.Generator):
-        self.samples_per_part = samples_per_part
-        self.rng = rng
-        self.clouds: list[np.ndarray] = []
-        self.areas: list[float] = []
-
-    def add(self, mesh) -> None:
-        points, normals = sample_surface(np.asarray(mesh.vertices), np.asarray(mesh.faces), self.samples_per_part,
-                                         self.rng)
-        self.clouds.append(np.concatenate([points, normals], axis=1))
-        self.areas.append(float(mesh.area))
-
-    def union_cloud(self, size: int) -> np.ndarray:
-        """(size, 6) float32 area-proportional draw over all cached parts."""
-        areas = np.asarray(self.areas)
-        counts = np.floor(areas / areas.sum() * size).astype(int)
-        counts[np.argmax(areas)] += size - counts.sum()
-        counts = np.minimum(counts, self.samples_per_part)
-        return np.concatenate([cloud[:n] for cloud, n in zip(self.clouds, counts)]).astype(np.float32)
