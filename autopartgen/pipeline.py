@@ -1,4 +1,14 @@
-"""`AutoPartGen`: the three networks, their configuration and the device they run on.
+"""`AutoPartGen`: the three networks of one configuration and the part loop that runs them.
+
+The loop (``AutoPartGen.generate``), for any mix of image / mask / mesh:
+
+    whole latent   = VAE-encode(mesh)  or  sample it from the image features
+    history        = encoding of an empty surface
+    for each part position (or each mask region):
+        latent     = DiT sample from [whole, history] and [whole image ; part image]
+        stop on the end token; decode -> extract -> reject empty / duplicate (retry with new noise)
+        history    = encoding of the union of accepted parts
+    -> PartResult (meshes, latents, timings, why it stopped)
 
 A model folder holds ``config.yaml`` plus the weight files its ``weights:`` section names
 (safetensors for our models; the official ``.pth`` files for the release configs):

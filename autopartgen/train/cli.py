@@ -40,8 +40,11 @@ def _common(parser: argparse.ArgumentParser, steps: int, batch: int, lr: float) 
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N objects")
     parser.add_argument("--max-minutes", type=float, default=0.0, help="stop after this many minutes (0: no limit)")
-    parser.add_argument("--losses-out", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--stop-at", type=int, default=0, help=argparse.SUPPRESS)  # tests: interrupt a run
+    parser.add_argument("--hash-dir", default=None, help=argparse.SUPPRESS)  # tests: per-rank weight hashes
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--ready-only", action="store_true",
+                        help="use only objects already prepared (no preparation pass)")
 
 
 def _run_vae(args) -> int:
@@ -69,7 +72,7 @@ def add_cli(subparsers) -> None:
     vae = sub.add_parser("vae", help="train the shape VAE")
     _common(vae, steps=4000, batch=16, lr=5e-4)
     vae.add_argument("--kl-weight", type=float, default=1e-3, help="weight of the KL term")
-    vae.add_argument("--queries", type=int, default=2048, help="SDF query points per item")
+    vae.add_argument("--queries", type=int, default=1024, help="SDF query points per item")
     vae.set_defaults(func=_run_vae)
 
     dit = sub.add_parser("dit", help="train the part DiT (and the image encoder) on cached VAE latents")

@@ -103,9 +103,8 @@ class ResumableBatchSampler:
     """
 
     def __init__(self, dataset_size: int, batch_size: int, env: DistEnv, seed: int, start_batch: int = 0):
-        if dataset_size < batch_size * env.world_size:
-            raise ValueError(f"the dataset has {dataset_size} items, fewer than one batch per rank "
-                             f"({batch_size} x {env.world_size})")
+        # A dataset smaller than one global batch is repeated (items take ``index % len(dataset)``).
+        dataset_size = max(dataset_size, batch_size * env.world_size)
         self.size, self.batch_size, self.env, self.seed, self.start_batch = dataset_size, batch_size, env, seed, start_batch
         self.sampler = DistributedSampler(range(dataset_size), num_replicas=env.world_size, rank=env.rank,
                                           shuffle=True, seed=seed, drop_last=True)
@@ -233,6 +232,8 @@ class TrainSettings:
     workers: int = 1
     progress: bool = True
     max_minutes: float = 0.0  # stop (with a checkpoint) after this wall time; 0 = no limit
+    stop_at: int = 0  # stop (with a checkpoint) at this step although the schedule runs to `steps`
+    hash_dir: str | None = None  # write a per-rank hash of the final weights here (DDP test)
 
 
 class Trainer:
@@ -371,7 +372,8 @@ class Trainer:
             bar.set_postfix(loss=f"{total:.4f}", sps=f"{rate:.1f}", refresh=False)
             bar.update()
             del t0
-            out_of_time = s.max_minutes > 0 and (time.perf_counter() - started) > 60 * s.max_minutes
+            out_of_time = (s.max_minutes > 0 and (time.perf_counter() - started) > 60 * s.max_minutes) or \
+                (s.stop_at > 0 and self.step >= s.stop_at)
             if self.step % s.save_every == 0 or self.step == s.steps or out_of_time:
                 self.save_checkpoint()
             if self.validate and s.val_every and (self.step % s.val_every == 0 or self.step == s.steps or out_of_time):
@@ -391,7 +393,20 @@ class Trainer:
         bar.close()
         if env.is_main:
             self.write_summary(losses)
+        if s.hash_dir:
+            Path(s.hash_dir).mkdir(parents=True, exist_ok=True)
+            (Path(s.hash_dir) / f"rank{env.rank}.txt").write_text(self.weights_hash() + "\n")
         return losses
+
+    def weights_hash(self) -> str:
+        """sha256 over the parts' weights and EMA weights (identical across DDP ranks when in sync)."""
+        h = hashlib.sha256()
+        for name, part in self.parts.items():
+            for state in (part.state_dict(), self.emas[name].state_dict(part)):
+                for key, value in sorted(state.items()):
+                    h.update(key.encode())
+                    h.update(value.detach().cpu().contiguous().float().numpy().tobytes())
+        return h.hexdigest()
 
     def _metric_names(self) -> list[str]:
         return list(getattr(self.module, "metric_names", []))

@@ -38,7 +38,10 @@ def prep_settings(config) -> dict:
     # several times cheaper, so prep does that.
     pipe = config.pipeline
     subset = int(pipe.get("fps_max_points", 65536))
-    return {"point_cloud_size": int(pipe.get("point_cloud_size", 32768)),
+    # Clouds are stored with up to 4096 points (at least point_cloud_size); loaders reduce them to the config's size with FPS
+    # (:func:`fit_cloud`), so configs that differ only in point_cloud_size share one prep.
+    size = int(pipe.get("point_cloud_size", 32768))
+    return {"point_cloud_size": max(size, min(4096, subset)),
             "num_surface_samples": min(subset, int(pipe.get("num_surface_samples", 500_000))),
             "fps_max_points": subset,
             "image_size": int(config.conditioner.get("img_size", 448))}
@@ -143,6 +146,16 @@ def prepare_dataset(data_dir: Path, config, workers: int = 1, progress: bool = T
         logger.warning("skipped %s", failure)
     ready = sorted(f.name for f in folders if (out_dir / f"{f.name}.npz").exists())
     return out_dir, ready
+
+
+def fit_cloud(cloud: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
+    """(P, 6) cloud -> (size, 6): farthest-point subsample when P > size (seeded start), else unchanged."""
+    if len(cloud) <= size:
+        return cloud
+    from autopartgen.geometry.sampling import farthest_point_sample
+
+    start = int(np.random.default_rng(seed).integers(len(cloud)))
+    return cloud[farthest_point_sample(np.asarray(cloud[:, :3], np.float32), size, start)]
 
 
 def load_prep(out_dir: Path, object_id: str) -> dict:
