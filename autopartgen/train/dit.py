@@ -1,0 +1,268 @@
+"""Part DiT training on cached VAE latents, with the image encoder trained jointly.
+
+Sequence format (SPEC 8.2): for an object with K parts, element e is drawn uniformly from 0..K+1:
+
+* e = 0: the whole object; context one all-zero slot (start of sequence); image ``[F_whole ; F_whole]``.
+* 1 <= e <= K: part e-1; context ``[whole, history]``, history = encoding of the union of parts
+  0..e-2 (the empty cloud's encoding for e = 1); image ``[F_whole ; F_part]`` for mask-mode items
+  (``--mask-prob``; F_part = features of the view with everything outside part e-1 white) and
+  ``[F_whole ; F_drop]`` otherwise, F_drop = features of a black image (as the pipeline's dummy).
+* e = K+1: the end token, an all-zero target, after the union of all parts.
+
+Guidance training (SPEC 8.4): the image pair is replaced by ``[F_drop ; F_drop]`` with probability
+``--image-drop`` and, independently, the context slots by zeros with ``--geometry-drop``.
+Diffusion forcing (SPEC 8.5): with ``--forcing-prob`` the history slot is noised flow-style,
+``(1 - s) x + s eps`` with s ~ U(0, ``--forcing-max-sigma``), and ``sigma_history = [0, s]`` is passed;
+clean items pass ``sigma_history=None``, which is what the pipeline passes by default.
+Objective (SPEC 8.1): v-prediction MSE on the DDPM form of the sampler's betas (scaled_linear,
+zero-terminal-SNR rescale), integer timesteps uniform in [0, 1000). Latents are native x scale_factor,
+with scale_factor = 1 / std of the cached latents.
+
+The image encoder (a 4-block ViT at 112 px for ``tiny``) trains jointly: it costs about a tenth of a
+training step (two images per item through a 0.9M-parameter ViT vs. the DiT over 65 tokens), there
+is no pretrained small encoder to freeze, and a frozen random one would leave the image modes with
+random features. ``--freeze-image-encoder`` keeps it fixed (e.g. when fine-tuning from a model folder).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from autopartgen.train.common import mix_seed
+from autopartgen.train.latents import LatentCache
+
+logger = logging.getLogger(__name__)
+
+KIND_WHOLE, KIND_PART, KIND_END = 0, 1, 2
+
+
+class DiTDataset(Dataset):
+    """Items by global index: target/context latents (scaled), framed view, masked-part view."""
+
+    def __init__(self, cache: LatentCache, indices: list[int], prep_folder: Path, scale_factor: float,
+                 seed: int = 0, mask_prob: float = 0.5):
+        self.cache, self.indices, self.prep_folder = cache, list(indices), Path(prep_folder)
+        self.scale, self.seed, self.mask_prob = float(scale_factor), seed, mask_prob
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, global_index: int) -> dict:
+        rng = np.random.default_rng(mix_seed(self.seed, global_index))
+        return self.make_item(self.indices[global_index % len(self.indices)], rng)
+
+    def make_item(self, i: int, rng: np.random.Generator, element: int | None = None) -> dict:
+        cache = self.cache
+        count = cache.counts[i]
+        e = int(rng.integers(0, count + 2)) if element is None else element
+        whole = cache.whole(i)
+        zeros = torch.zeros_like(whole)
+        if e == 0:
+            target, context, slots, kind = whole, torch.stack([zeros, zeros]), 1, KIND_WHOLE
+        elif e <= count:
+            target, context, slots, kind = cache.part(i, e - 1), torch.stack([whole, cache.history(i, e - 1)]), 2, KIND_PART
+        else:
+            target, context, slots, kind = zeros, torch.stack([whole, cache.history(i, count)]), 2, KIND_END
+        with np.load(self.prep_folder / f"{cache.ids[i]}.npz") as prep:
+            images, labels = prep["images"], prep["labels"]
+        if len(images):
+            v = int(rng.integers(len(images)))
+            image, label = images[v], labels[v]
+        else:  # no views: a white image (the item still trains the image-free modes)
+            size = 112
+            image, label = np.full((size, size, 3), 255, np.uint8), np.zeros((size, size), np.uint8)
+        has_part = kind == KIND_PART and rng.random() < self.mask_prob and bool((label == e).any())
+        part_image = np.where((label == e)[..., None], image, 255).astype(np.uint8) if has_part else image
+        return {"target": (target * self.scale).float(), "context": (context * self.scale).float(),
+                "slots": torch.tensor(slots), "kind": torch.tensor(kind),
+                "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
+                "part_image": torch.from_numpy(np.ascontiguousarray(part_image.transpose(2, 0, 1))),
+                "has_part": torch.tensor(has_part)}
+
+
+def collate(items: list[dict]) -> dict:
+    return {key: torch.stack([item[key] for item in items]) for key in items[0]}
+
+
+def training_alphas_cumprod(scheduler_config: dict) -> torch.Tensor:
+    """alpha-bar of the DDPM scheduler with the sampler's betas (scaled_linear + zero-SNR rescale)."""
+    from diffusers import DDPMScheduler
+
+    scheduler = DDPMScheduler(
+        num_train_timesteps=int(scheduler_config.get("num_train_timesteps", 1000)),
+        beta_start=float(scheduler_config.get("beta_start", 0.00085)),
+        beta_end=float(scheduler_config.get("beta_end", 0.012)),
+        beta_schedule=scheduler_config.get("beta_schedule", "scaled_linear"),
+        rescale_betas_zero_snr=bool(scheduler_config.get("rescale_betas_zero_snr", True)),
+        prediction_type=scheduler_config.get("prediction_type", "v_prediction"),
+        clip_sample=False)
+    return scheduler.alphas_cumprod.clone().float()
+
+
+class DiTTrainModule(nn.Module):
+    """forward(batch, seed) -> (loss, metrics): v-prediction MSE with condition dropout and forcing."""
+
+    metric_names = ["loss_whole", "loss_part", "loss_end", "n_whole", "n_part", "n_end"]
+
+    def __init__(self, dit, image_encoder, scheduler_config: dict, image_drop: float = 0.4,
+                 geometry_drop: float = 0.1, forcing_prob: float = 0.3, forcing_max_sigma: float = 0.5,
+                 freeze_image_encoder: bool = False):
+        super().__init__()
+        self.dit, self.image_encoder = dit, image_encoder
+        self.image_drop, self.geometry_drop = image_drop, geometry_drop
+        self.forcing_prob, self.forcing_max_sigma = forcing_prob, forcing_max_sigma
+        self.freeze_image_encoder = freeze_image_encoder
+        if freeze_image_encoder:
+            image_encoder.requires_grad_(False)
+        self.register_buffer("alphas_cumprod", training_alphas_cumprod(scheduler_config), persistent=False)
+
+    def image_condition(self, batch: dict, generator: torch.Generator) -> torch.Tensor:
+        images = batch["image"].float() / 255.0
+        batch_size, _, height, width = images.shape
+        has_part = batch["has_part"].bool()
+        masked = batch["part_image"][has_part].float() / 255.0
+        black = torch.zeros(1, 3, height, width, device=images.device)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_image_encoder):
+            features = self.image_encoder(torch.cat([images, masked, black]))
+        whole = features[:batch_size]
+        drop = features[-1:].expand(batch_size, -1, -1)
+        second = drop.clone()
+        if has_part.any():
+            second[has_part] = features[batch_size:batch_size + int(has_part.sum())]
+        is_whole = (batch["slots"] == 1)[:, None, None]
+        second = torch.where(is_whole, whole, second)
+        condition = torch.cat([whole, second], dim=-1)
+        dropped = (torch.rand(batch_size, generator=generator) < self.image_drop).to(images.device)
+        return torch.where(dropped[:, None, None], torch.cat([drop, drop], dim=-1), condition)
+
+    def forward(self, batch: dict, seed: int):
+        generator = torch.Generator().manual_seed(seed)
+        x0 = batch["target"]
+        device, (batch_size, length, channels) = x0.device, x0.shape
+        condition = self.image_condition(batch, generator)
+
+        context = batch["context"]
+        geo_drop = (torch.rand(batch_size, generator=generator) < self.geometry_drop).to(device)
+        context = torch.where(geo_drop[:, None, None, None], torch.zeros_like(context), context)
+        parts = batch["slots"] == 2
+        noisy = (torch.rand(batch_size, generator=generator) < self.forcing_prob).to(device) & parts & ~geo_drop
+        sigma = (torch.rand(batch_size, generator=generator) * self.forcing_max_sigma).to(device)
+        history_noise = torch.randn(batch_size, length, channels, generator=generator).to(device)
+        s = torch.where(noisy, sigma, torch.zeros_like(sigma))[:, None, None]
+        context = torch.stack([context[:, 0], (1 - s) * context[:, 1] + s * history_noise], dim=1)
+
+        timesteps = torch.randint(0, len(self.alphas_cumprod), (batch_size,), generator=generator).to(device)
+        noise = torch.randn(x0.shape, generator=generator).to(device)
+        alpha_bar = self.alphas_cumprod[timesteps][:, None, None]
+        x_t = alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * noise
+        velocity = alpha_bar.sqrt() * noise - (1 - alpha_bar).sqrt() * x0
+
+        per_item = torch.zeros(batch_size, device=device)
+        groups = [(~parts, 1, False), (parts & ~noisy, 2, False), (noisy, 2, True)]
+        for selector, slots, forced in groups:
+            if not selector.any():
+                continue
+            index = selector.nonzero().squeeze(1)
+            sigma_history = None
+            if forced:
+                sigma_history = torch.stack([torch.zeros_like(sigma[index]), sigma[index]], dim=1)
+            pred = self.dit(x_t[index], timesteps[index], [condition[index], context[index, :slots]],
+                            sigma_history=sigma_history)
+            per_item = per_item.index_put((index,), (pred.float() - velocity[index]).pow(2).mean(dim=(1, 2)))
+        loss = per_item.mean()
+        metrics = {}
+        for name, kind in (("whole", 0), ("part", 1), ("end", 2)):
+            chosen = batch["kind"] == kind
+            metrics[f"n_{name}"] = float(chosen.sum())
+            metrics[f"loss_{name}"] = float(per_item[chosen].detach().mean()) if chosen.any() else 0.0
+        return loss, metrics
+
+
+@torch.no_grad()
+def validate_dit(dit, image_encoder, dataset: DiTDataset, scheduler_config: dict, device, items: int = 96) -> dict:
+    """Validation v-loss on fixed items, timesteps and noise (comparable across steps and runs)."""
+    module = DiTTrainModule(dit, image_encoder, scheduler_config, image_drop=0.0, geometry_drop=0.0,
+                            forcing_prob=0.0).to(device).eval()
+    losses = {"val_loss": [], "val_whole": [], "val_part": [], "val_end": []}
+    rng_items = [dataset.make_item(dataset.indices[n % len(dataset.indices)], np.random.default_rng(n))
+                 for n in range(items)]
+    for start in range(0, items, 32):
+        batch = {k: v.to(device) for k, v in collate(rng_items[start:start + 32]).items()}
+        loss, metrics = module(batch, seed=start)
+        losses["val_loss"].append(float(loss))
+        for name in ("whole", "part", "end"):
+            if metrics[f"n_{name}"]:
+                losses[f"val_{name}"].append(metrics[f"loss_{name}"])
+    return {k: float(np.mean(v)) for k, v in losses.items() if v}
+
+
+def train_dit(args) -> int:
+    """`autopartgen train dit`: see train/cli.py for the arguments."""
+    from autopartgen.checkpoints import load_weights
+    from autopartgen.config import load_config
+    from autopartgen.models import build_model
+    from autopartgen.train.common import (Trainer, TrainSettings, cleanup_distributed, setup_distributed,
+                                          weights_source, write_run_files)
+    from autopartgen.train.latents import build_latent_cache, cache_dir, vae_fingerprint
+    from autopartgen.train.vae import ready_objects
+
+    env = setup_distributed(args.device)
+    try:
+        run_dir = Path(args.out)
+        resumed_config = args.resume and (run_dir / "config.yaml").exists()
+        config = load_config(run_dir / "config.yaml" if resumed_config else args.config)
+        prep, ids = ready_objects(args, config, env)
+        vae = build_model("vae", config.vae, env.device)
+        vae_file = weights_source(Path(args.vae), "vae")
+        load_weights(vae, vae_file, name="vae")
+        if env.is_main:
+            cache = build_latent_cache(Path(args.data), prep, ids, vae, config, env.device, progress=not args.quiet)
+        env.barrier()
+        if not env.is_main:
+            cache = LatentCache(cache_dir(Path(args.data), vae_fingerprint(vae.eval(), config.vae)))
+        del vae
+        if resumed_config or args.scale_factor == "config":
+            scale = float(config.dit.get("scale_factor", 1.0))
+        elif args.scale_factor == "auto":
+            scale = round(1.0 / cache.latent_std(), 6)
+        else:
+            scale = float(args.scale_factor)
+        config.dit["scale_factor"] = scale
+        logger.info("latent std %.4f -> scale_factor %.6f", cache.latent_std(), scale)
+
+        indices = list(range(len(cache)))
+        holdout = min(64, max(1, len(indices) // 20)) if len(indices) > 8 else 0
+        train_indices, val_indices = indices[:len(indices) - holdout], indices[len(indices) - holdout:]
+        write_run_files(run_dir, config, {**vars(args), "vae_file": str(vae_file), "latent_cache": cache.fingerprint,
+                                          "objects": len(train_indices), "holdout": holdout}, env)
+
+        torch.manual_seed(args.seed)
+        dit = build_model("dit", config.dit, env.device).train()
+        image_encoder = build_model("image_encoder", config.image_encoder, env.device).train()
+        if args.init is not None:
+            load_weights(dit, weights_source(args.init, "dit"), name="dit")
+            load_weights(image_encoder, weights_source(args.init, "image_encoder"), name="image_encoder")
+        dataset = DiTDataset(cache, train_indices, prep, scale, seed=args.seed, mask_prob=args.mask_prob)
+        val_dataset = DiTDataset(cache, val_indices or train_indices[-8:], prep, scale, seed=12345,
+                                 mask_prob=args.mask_prob)
+        module = DiTTrainModule(dit, image_encoder, config.scheduler, args.image_drop, args.geometry_drop,
+                                args.forcing_prob, args.forcing_max_sigma, args.freeze_image_encoder)
+        settings = TrainSettings(steps=args.steps, batch=args.batch, accum=args.accum, lr=args.lr,
+                                 warmup=args.warmup, seed=args.seed, val_every=args.val_every,
+                                 save_every=args.save_every, workers=args.workers, progress=not args.quiet,
+                                 max_minutes=args.max_minutes, log_every=args.log_every,
+                                 stop_at=args.stop_at, hash_dir=args.hash_dir)
+        trainer = Trainer(module, {"dit": dit, "image_encoder": image_encoder}, dataset, collate, run_dir,
+                          settings, env, resume=args.resume,
+                          validate=lambda parts: validate_dit(parts["dit"], parts["image_encoder"], val_dataset,
+                                                              config.scheduler, env.device))
+        trainer.run()
+    finally:
+        cleanup_distributed()
+    return 0

@@ -1,0 +1,141 @@
+"""The VAE latent cache the part DiT trains on.
+
+For every prepared object (``train/prep.py``) the VAE encodes, once, with FPS starts seeded per object:
+
+* the whole object,
+* every part k,
+* every prefix union of parts 0..k-1 for k = 1..K (the history before part k; the union of all K
+  parts is the whole object's cloud), and, once per cache, the empty cloud (the history before the
+  first part: the encoding of an all-zero cloud, as the pipeline's ``empty_history``).
+
+Latents are stored native (posterior mode, not scaled) in
+``<data>/.latent_cache/<vae fingerprint>/latents.safetensors`` with an ``index.json`` (object ids,
+part counts, offsets, the fingerprint). The fingerprint is a hash of the VAE's config section and
+weights, so a changed VAE gets a new cache and a stale one is never read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from autopartgen.checkpoints import save_safetensors
+from autopartgen.train.common import mix_seed
+from autopartgen.train.prep import fit_cloud, load_prep
+
+logger = logging.getLogger(__name__)
+
+
+def vae_fingerprint(vae: torch.nn.Module, vae_config: dict | None = None) -> str:
+    """16 hex digits identifying the VAE's weights (and config)."""
+    h = hashlib.sha256(json.dumps(vae_config or {}, sort_keys=True, default=str).encode())
+    for key, value in sorted(vae.state_dict().items()):
+        h.update(key.encode())
+        h.update(value.detach().cpu().contiguous().float().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def cache_dir(data_dir: Path, fingerprint: str) -> Path:
+    return Path(data_dir) / ".latent_cache" / fingerprint
+
+
+class LatentCache:
+    """In-memory view of one cache: ``whole(i)``, ``part(i, k)``, ``history(i, k)`` as (N, C) tensors."""
+
+    def __init__(self, folder: Path):
+        from safetensors.torch import load_file
+
+        self.folder = Path(folder)
+        self.index = json.loads((self.folder / "index.json").read_text())
+        tensors = load_file(str(self.folder / "latents.safetensors"))
+        self.wholes, self.parts, self.histories = tensors["whole"], tensors["parts"], tensors["history"]
+        self.empty = tensors["empty"]
+        self.ids = self.index["ids"]
+        self.counts = self.index["counts"]
+        self.offsets = np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
+        self.fingerprint = self.index["fingerprint"]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def whole(self, i: int) -> torch.Tensor:
+        return self.wholes[i]
+
+    def part(self, i: int, k: int) -> torch.Tensor:
+        return self.parts[self.offsets[i] + k]
+
+    def history(self, i: int, k: int) -> torch.Tensor:
+        """Encoding of the union of parts 0..k-1 (k = 0: the empty cloud)."""
+        return self.empty if k == 0 else self.histories[self.offsets[i] + k - 1]
+
+    def latent_std(self) -> float:
+        """Std of the whole and part latents (all elements): the DiT's scale factor is 1 / this."""
+        return float(torch.cat([self.wholes.flatten(), self.parts.flatten()]).float().std())
+
+
+@torch.no_grad()
+def build_latent_cache(data_dir: Path, prep_folder: Path, ids: list[str], vae: torch.nn.Module, config,
+                       device: torch.device | str = "cpu", batch_size: int = 32, progress: bool = True,
+                       keep_old: bool = False) -> LatentCache:
+    """Encode (or reuse) the cache of ``ids`` for this VAE; returns it loaded.
+
+    A cache whose fingerprint matches and whose ids equal ``ids`` is reused; otherwise it is rebuilt.
+    Caches of other fingerprints are deleted unless ``keep_old``.
+    """
+    vae = vae.eval().to(device)
+    fingerprint = vae_fingerprint(vae, config.vae)
+    folder = cache_dir(data_dir, fingerprint)
+    index_path = folder / "index.json"
+    if index_path.is_file():
+        index = json.loads(index_path.read_text())
+        if index.get("fingerprint") == fingerprint and index.get("ids") == list(ids):
+            logger.info("latent cache %s is current (%d objects)", folder, len(ids))
+            return LatentCache(folder)
+    root = Path(data_dir) / ".latent_cache"
+    if root.is_dir() and not keep_old:
+        for other in root.iterdir():
+            if other.is_dir() and other.name != fingerprint:
+                logger.info("removing stale latent cache %s", other)
+                shutil.rmtree(other, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    size = int(config.pipeline.get("point_cloud_size", 32768))
+
+    def encode(clouds: np.ndarray, seed: int) -> torch.Tensor:
+        out = []
+        for start in range(0, len(clouds), batch_size):
+            chunk = torch.from_numpy(clouds[start:start + batch_size].astype(np.float32)).to(device)
+            generator = torch.Generator().manual_seed(mix_seed(seed, start))
+            out.append(vae.encode(chunk, generator=generator).mode().float().cpu())
+        return torch.cat(out)
+
+    empty = encode(np.zeros((1, size, 6), np.float32), 0)[0]
+    wholes, parts, histories, counts = [], [], [], []
+    for number, object_id in enumerate(tqdm(ids, desc="encode latents", unit="obj", disable=not progress)):
+        prep = load_prep(prep_folder, object_id)
+        count = len(prep["parts"])
+        clouds = np.concatenate([prep["whole"][None], prep["parts"], prep["prefixes"]])
+        clouds = np.stack([fit_cloud(c, size, mix_seed(number, j)) for j, c in enumerate(clouds)])
+        latents = encode(clouds, mix_seed(17, number))
+        wholes.append(latents[0])
+        parts.append(latents[1:1 + count])
+        # History before part k (k = 1..K): union of parts 0..k-1; k = K is the whole object.
+        histories.append(torch.cat([latents[1 + count:], latents[:1]]))
+        counts.append(count)
+    tensors = {"whole": torch.stack(wholes), "parts": torch.cat(parts), "history": torch.cat(histories),
+               "empty": empty}
+    save_safetensors(tensors, folder / "latents.safetensors")
+    index = {"fingerprint": fingerprint, "ids": list(ids), "counts": counts,
+             "point_cloud_size": size, "latent_shape": list(empty.shape)}
+    tmp = folder / "index.json.tmp"
+    tmp.write_text(json.dumps(index) + "\n")
+    os.replace(tmp, index_path)
+    logger.info("latent cache %s: %d objects, %d parts", folder, len(ids), sum(counts))
+    return LatentCache(folder)

@@ -1,0 +1,193 @@
+"""Training loops (autopartgen/train): overfitting, exact resume, torchrun DDP, latent-cache invalidation.
+
+Everything runs on a 4-object procedural dataset and a micro configuration (set here), on CPU.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from autopartgen.config import ModelConfig, load_config, save_config
+
+MICRO = {
+    "vae": {"latent_channels": 8, "num_attention_heads": 2, "encoder_width": 32, "width_decoder": 32,
+            "num_layers_encoder": 1, "num_layers_decoder": 1, "latent_random_downscales": [16, 32],
+            "latent_eval_downscale": 32},
+    "dit": {"num_latents": 8, "in_channels": 8, "latent_dim": 8, "width": 32, "num_layers": 2,
+            "num_attention_heads": 2, "cross_attention_dim": 16, "token_cross_attention_layer": 1},
+    "image_encoder": {"img_size": 28, "patch_size": 14, "embed_dim": 16, "depth": 1, "num_heads": 2,
+                      "num_register_tokens": 1},
+    "conditioner": {"img_size": 28},
+    "pipeline": {"point_cloud_size": 256, "num_surface_samples": 1024, "fps_max_points": 512, "grid_size": 32,
+                 "max_parts": 4},
+}
+
+
+def micro_config() -> ModelConfig:
+    config = load_config("tiny")
+    for section, values in MICRO.items():
+        getattr(config, section).update(copy.deepcopy(values))
+    config.name = "micro"
+    return config
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    from autopartgen.data.dataset import generate_and_write
+
+    root = tmp_path_factory.mktemp("train")
+    data = root / "data"
+    for seed in range(4):
+        generate_and_write(data, seed, n_views=1, size=64, resolution=24)
+    config_path = root / "micro.yaml"
+    save_config(micro_config(), config_path)
+    return {"root": root, "data": data, "config": config_path}
+
+
+def run_cli(*args: str) -> int:
+    from autopartgen.cli import main
+
+    return main([str(a) for a in args])
+
+
+def csv_losses(run: Path) -> list[float]:
+    from autopartgen.train.common import read_csv
+
+    return [float(row["loss"]) for row in read_csv(run / "log.csv")]
+
+
+def _overfit(module, batch, steps: int, lr: float) -> tuple[float, float]:
+    torch.manual_seed(0)
+    optimizer = torch.optim.Adam([p for p in module.parameters() if p.requires_grad], lr=lr)
+    module.train()
+    losses = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss, _ = module(batch, seed=7)  # same seed: same tokens, noise and timesteps every step
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    return losses[0], min(losses[-3:])
+
+
+def test_vae_overfits_a_fixed_batch(workspace):
+    from autopartgen.models import build_model
+    from autopartgen.train.prep import prepare_dataset
+    from autopartgen.train.vae import VAEDataset, VAETrainModule, collate
+
+    config = load_config(workspace["config"])
+    prep, ids = prepare_dataset(workspace["data"], config, progress=False)
+    assert len(ids) == 4
+    dataset = VAEDataset(workspace["data"], prep, ids, num_queries=256, cloud_size=256)
+    batch = collate([dataset[i] for i in range(4)])
+    torch.manual_seed(0)
+    module = VAETrainModule(build_model("vae", config.vae), kl_weight=1e-4)
+    first, last = _overfit(module, batch, steps=25, lr=3e-3)
+    assert last < 0.7 * first, (first, last)
+
+
+def test_dit_overfits_a_fixed_batch(workspace):
+    from autopartgen.models import build_model
+    from autopartgen.train.dit import DiTDataset, DiTTrainModule, collate
+    from autopartgen.train.latents import build_latent_cache
+    from autopartgen.train.prep import prepare_dataset
+
+    config = load_config(workspace["config"])
+    prep, ids = prepare_dataset(workspace["data"], config, progress=False)
+    torch.manual_seed(0)
+    vae = build_model("vae", config.vae)
+    cache = build_latent_cache(workspace["data"], prep, ids, vae, config, progress=False, keep_old=True)
+    dataset = DiTDataset(cache, list(range(len(cache))), prep, 1.0 / cache.latent_std(), mask_prob=0.5)
+    batch = collate([dataset[i] for i in range(8)])
+    assert set(batch["slots"].tolist()) <= {1, 2}
+    module = DiTTrainModule(build_model("dit", config.dit), build_model("image_encoder", config.image_encoder),
+                            config.scheduler, image_drop=0.3, geometry_drop=0.1, forcing_prob=0.5)
+    first, last = _overfit(module, batch, steps=25, lr=3e-3)
+    assert last < 0.7 * first, (first, last)
+
+
+def test_vae_resume_is_exact(workspace):
+    root, data, config = workspace["root"], workspace["data"], workspace["config"]
+    common = ["train", "vae", "--config", config, "--data", data, "--steps", 4, "--batch", 2, "--queries", 64,
+              "--warmup", 2, "--val-every", 0, "--log-every", 1, "--workers", 0, "--quiet"]
+    assert run_cli(*common, "--out", root / "vae_full") == 0
+    assert run_cli(*common, "--out", root / "vae_cut", "--stop-at", 2) == 0
+    assert len(csv_losses(root / "vae_cut")) == 2
+    assert run_cli(*common, "--out", root / "vae_cut", "--resume") == 0
+    assert csv_losses(root / "vae_cut") == csv_losses(root / "vae_full")
+
+
+def test_dit_resume_is_exact_and_exports(workspace, tmp_path):
+    from autopartgen.pipeline import AutoPartGen
+
+    root, data, config = workspace["root"], workspace["data"], workspace["config"]
+    if not (root / "vae_full" / "checkpoint").is_dir():
+        pytest.skip("needs the VAE run of test_vae_resume_is_exact")
+    common = ["train", "dit", "--config", config, "--data", data, "--vae", root / "vae_full", "--steps", 4,
+              "--batch", 4, "--accum", 2, "--warmup", 2, "--val-every", 2, "--log-every", 1, "--workers", 0, "--quiet"]
+    assert run_cli(*common, "--out", root / "dit_full") == 0
+    assert run_cli(*common, "--out", root / "dit_cut", "--stop-at", 3) == 0
+    assert run_cli(*common, "--out", root / "dit_cut", "--resume") == 0
+    assert csv_losses(root / "dit_cut") == csv_losses(root / "dit_full")
+    scale = yaml.safe_load((root / "dit_full" / "config.yaml").read_text())["dit"]["scale_factor"]
+    assert scale > 0 and scale != 1.0
+
+    out = tmp_path / "model"
+    assert run_cli("train", "export", root / "vae_full", root / "dit_full", "--out", out) == 0
+    assert (out / "MODEL_CARD.md").read_text().startswith("# autopartgen")
+    pipe = AutoPartGen.from_pretrained(out, device="cpu")
+    assert pipe.config.scale_factor == scale
+    ema = __import__("safetensors.torch", fromlist=["load_file"]).load_file(
+        str(root / "dit_full" / "checkpoint" / "dit.ema.safetensors"))
+    for key, value in pipe.dit.state_dict().items():
+        assert torch.equal(value, ema[key]), key
+
+
+def test_torchrun_two_ranks_hold_identical_weights(workspace):
+    root, data, config = workspace["root"], workspace["data"], workspace["config"]
+    hashes = root / "hashes"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+               "-m", "autopartgen", "train", "vae", "--config", str(config), "--data", str(data),
+               "--out", str(root / "vae_ddp"), "--steps", "2", "--batch", "2", "--queries", "64",
+               "--val-every", "0", "--workers", "0", "--quiet", "--device", "cpu", "--hash-dir", str(hashes)]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rank0, rank1 = (hashes / "rank0.txt").read_text(), (hashes / "rank1.txt").read_text()
+    assert rank0 == rank1
+    summary = yaml.safe_load((root / "vae_ddp" / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["step"] == 2
+
+
+def test_latent_cache_follows_the_vae_weights(workspace):
+    from autopartgen.models import build_model
+    from autopartgen.train.latents import build_latent_cache, vae_fingerprint
+    from autopartgen.train.prep import prepare_dataset
+
+    config = load_config(workspace["config"])
+    data = workspace["data"]
+    prep, ids = prepare_dataset(data, config, progress=False)
+    torch.manual_seed(1)
+    vae = build_model("vae", config.vae)
+    first = build_latent_cache(data, prep, ids, vae, config, progress=False)
+    stamp = (first.folder / "latents.safetensors").stat().st_mtime_ns
+    again = build_latent_cache(data, prep, ids, vae, config, progress=False)
+    assert again.folder == first.folder
+    assert (again.folder / "latents.safetensors").stat().st_mtime_ns == stamp  # reused, not rebuilt
+    with torch.no_grad():
+        vae.post_quant.bias.add_(0.01)  # decoder-only change still changes the fingerprint
+        vae.encoder.proj_in.weight.mul_(1.1)
+    second = build_latent_cache(data, prep, ids, vae, config, progress=False)
+    assert second.fingerprint == vae_fingerprint(vae, config.vae) != first.fingerprint
+    assert not first.folder.exists()  # stale cache removed
+    assert not torch.allclose(second.wholes, first.wholes)
+    assert np.array_equal(second.counts, first.counts)
