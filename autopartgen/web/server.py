@@ -581,7 +581,11 @@ class Handler(BaseHTTPRequestHandler):
             self._error(HTTPStatus.FORBIDDEN, "this server only answers requests for localhost")
             return None
         raw = urlsplit(self.path).path
-        path = unquote(raw, errors="strict") if "%" in raw else raw
+        try:
+            path = unquote(raw, errors="strict") if "%" in raw else raw
+        except UnicodeDecodeError:
+            self._error(HTTPStatus.NOT_FOUND, "not found")
+            return None
         segments = path.split("/")[1:]
         if any(s in (".", "..") or "\\" in s or "\x00" in s for s in segments):
             self._error(HTTPStatus.NOT_FOUND, "not found")
@@ -592,10 +596,7 @@ class Handler(BaseHTTPRequestHandler):
         self.do_GET()
 
     def do_GET(self):  # noqa: N802
-        try:
-            segments = self._route()
-        except UnicodeDecodeError:
-            return self._error(HTTPStatus.NOT_FOUND, "not found")
+        segments = self._route()
         if segments is None:
             return
         manager = self.app.manager
@@ -626,10 +627,7 @@ class Handler(BaseHTTPRequestHandler):
         return self._error(HTTPStatus.NOT_FOUND, "not found")
 
     def do_POST(self):  # noqa: N802
-        try:
-            segments = self._route()
-        except UnicodeDecodeError:
-            return self._error(HTTPStatus.NOT_FOUND, "not found")
+        segments = self._route()
         if segments is None:
             return
         if segments != ["api", "jobs"]:
