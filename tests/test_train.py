@@ -126,6 +126,60 @@ def test_vae_resume_is_exact(workspace):
     assert csv_losses(root / "vae_cut") == csv_losses(root / "vae_full")
 
 
+def test_vae_part_items_have_signed_surface_shell_queries(workspace):
+    """Shell queries (part surface samples moved +-offset along the normal) carry the right sign."""
+    from autopartgen.data.dataset import load_object
+    from autopartgen.eval.metrics import points_inside
+    from autopartgen.train.prep import prepare_dataset
+    from autopartgen.train.vae import VAEDataset
+
+    config = load_config(workspace["config"])
+    prep, ids = prepare_dataset(workspace["data"], config, progress=False)
+    offset = 0.004
+    dataset = VAEDataset(workspace["data"], prep, ids, num_queries=512, cloud_size=256, surface_offset=offset)
+    parts = load_object(workspace["data"] / ids[0], views=False, samples=False)["parts"]
+    checked = 0
+    for k, part in enumerate(parts):
+        item = dataset.make_item(ids[0], np.random.default_rng(k), kind="part", index=k)
+        values, queries = item["sdf"].numpy(), item["queries"].numpy()
+        shell = np.isclose(np.abs(values), offset, rtol=0, atol=1e-7)
+        assert shell.sum() >= 512 // 8 - 1  # a quarter of the near-surface half
+        inside = points_inside((part["vertices"], part["faces"]), queries[shell].astype(np.float64))
+        assert (inside == (values[shell] < 0)).mean() > 0.9, k
+        checked += 1
+    assert checked == len(parts)
+
+
+def test_decoder_only_finetune_keeps_the_encoder_and_the_cache(workspace):
+    from safetensors.torch import load_file
+
+    from autopartgen.train.latents import DECODER_PREFIXES
+
+    root, data, config = workspace["root"], workspace["data"], workspace["config"]
+    base = ["train", "vae", "--config", config, "--data", data, "--batch", 2, "--queries", 64, "--warmup", 1,
+            "--val-every", 0, "--log-every", 1, "--workers", 0, "--quiet"]
+    assert run_cli(*base, "--steps", 2, "--out", root / "vae_base") == 0
+    caches_before = {p.name for p in (data / ".latent_cache").glob("*")} if (data / ".latent_cache").is_dir() else set()
+    assert run_cli(*base, "--steps", 3, "--lr", 1e-2, "--decoder-only", "--init", root / "vae_base",
+                   "--out", root / "vae_dec") == 0
+    before = load_file(str(root / "vae_base" / "checkpoint" / "vae.ema.safetensors"))  # what --init loads
+    after = load_file(str(root / "vae_dec" / "checkpoint" / "vae.safetensors"))
+    changed = {key for key in before if not torch.equal(before[key], after[key])}
+    assert changed and all(key.startswith(DECODER_PREFIXES) for key in changed), changed
+    assert any(key.startswith("decoder.") for key in changed)
+    # The fine-tuned VAE maps to the same cache folder (encoder-only fingerprint): a DiT on it stays valid.
+    from autopartgen.models import build_model
+    from autopartgen.train.latents import vae_fingerprint
+
+    cfg = load_config(config)
+    vae_a, vae_b = build_model("vae", cfg.vae), build_model("vae", cfg.vae)
+    vae_a.load_state_dict(before)
+    vae_b.load_state_dict(after)
+    assert vae_fingerprint(vae_a, cfg.vae) == vae_fingerprint(vae_b, cfg.vae)
+    caches_after = {p.name for p in (data / ".latent_cache").glob("*")}
+    assert vae_fingerprint(vae_a, cfg.vae) in caches_after and caches_before <= caches_after
+
+
 def test_dit_resume_is_exact_and_exports(workspace, tmp_path):
     from autopartgen.pipeline import AutoPartGen
 
@@ -138,8 +192,15 @@ def test_dit_resume_is_exact_and_exports(workspace, tmp_path):
     assert run_cli(*common, "--out", root / "dit_cut", "--stop-at", 3) == 0
     assert run_cli(*common, "--out", root / "dit_cut", "--resume") == 0
     assert csv_losses(root / "dit_cut") == csv_losses(root / "dit_full")
-    scale = yaml.safe_load((root / "dit_full" / "config.yaml").read_text())["dit"]["scale_factor"]
+    run_config = yaml.safe_load((root / "dit_full" / "config.yaml").read_text())
+    scale = run_config["dit"]["scale_factor"]
     assert scale > 0 and scale != 1.0
+    # The end-token threshold sits between zero and the smallest real part latents of the cache.
+    from autopartgen.train.latents import LatentCache
+
+    cache = LatentCache(next((data / ".latent_cache").glob("*/")))
+    smallest = float(cache.parts.float().abs().mean(dim=(1, 2)).min())
+    assert 0 < run_config["pipeline"]["eot_threshold"] < smallest
 
     out = tmp_path / "model"
     assert run_cli("train", "export", root / "vae_full", root / "dit_full", "--out", out) == 0
@@ -184,7 +245,9 @@ def test_latent_cache_follows_the_vae_weights(workspace):
     assert again.folder == first.folder
     assert (again.folder / "latents.safetensors").stat().st_mtime_ns == stamp  # reused, not rebuilt
     with torch.no_grad():
-        vae.post_quant.bias.add_(0.01)  # decoder-only change still changes the fingerprint
+        vae.post_quant.bias.add_(0.01)  # a decoder-only change keeps the latents, so the cache stays
+    assert vae_fingerprint(vae, config.vae) == first.fingerprint
+    with torch.no_grad():
         vae.encoder.proj_in.weight.mul_(1.1)
     second = build_latent_cache(data, prep, ids, vae, config, progress=False)
     assert second.fingerprint == vae_fingerprint(vae, config.vae) != first.fingerprint

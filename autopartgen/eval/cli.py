@@ -26,7 +26,8 @@ def _run(args) -> int:
 
     settings = runner.EvalSettings(mode=args.mode, input_form=args.input, input_resolution=args.input_resolution,
                                    input_max_faces=args.input_max_faces or None,
-                                   grid=args.grid, n_samples=args.samples, seed=args.seed, weights=args.weights)
+                                   grid=args.grid, n_samples=args.samples, seed=args.seed, weights=args.weights,
+                                   generation_grid=args.generation_grid)
     methods = _method_list(args.method or ["single,components,coacd,coacd_tuned"])
     split = None if args.split in ("all", "") else args.split
     rows = runner.run_eval(Path(args.data), Path(args.out), methods, split=split, limit=args.limit,
@@ -65,6 +66,8 @@ def add_cli(subparsers) -> None:
     parser.add_argument("--input-max-faces", type=int, default=20_000,
                         help="decimate the fused input to this many faces (default 20000, 0 keeps all)")
     parser.add_argument("--grid", type=int, default=DEFAULT_GRID, help=f"IoU grid per axis (default {DEFAULT_GRID})")
+    parser.add_argument("--generation-grid", type=int, default=None,
+                        help="extraction grid of --method ours / vae_recon (default: the model's grid_size)")
     parser.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,
                         help=f"surface samples per part (default {DEFAULT_SAMPLES})")
     parser.add_argument("--seed", type=int, default=0, help="seed for methods and surface sampling (default 0)")

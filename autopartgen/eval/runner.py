@@ -285,6 +285,7 @@ class EvalSettings:
     n_samples: int = DEFAULT_SAMPLES
     seed: int = 0
     weights: str | None = None
+    generation_grid: int | None = None  # extraction grid of model methods (None: the model's default)
 
 
 @dataclass
@@ -341,7 +342,8 @@ def evaluate_object(object_dir: Path | str, method_names: Sequence[str], setting
         start = time.perf_counter()
         try:
             parts = list(spec.fn(mesh.copy(), gt_count=len(obj.parts), seed=settings.seed, object_dir=obj.path,
-                                 mode=settings.mode, weights=settings.weights))
+                                 mode=settings.mode, weights=settings.weights,
+                                 generation_grid=settings.generation_grid))
         except PartGenError:
             raise
         except Exception as exc:  # a failing method is a result, not a crash of the benchmark

@@ -73,6 +73,9 @@ def add_cli(subparsers) -> None:
     _common(vae, steps=4000, batch=16, lr=5e-4)
     vae.add_argument("--kl-weight", type=float, default=1e-3, help="weight of the KL term")
     vae.add_argument("--queries", type=int, default=1024, help="SDF query points per item")
+    vae.add_argument("--decoder-only", action="store_true",
+                     help="fine-tune only the decoder of --init on its cached latents (keeps the latent space, "
+                          "so a DiT trained on it stays valid)")
     vae.set_defaults(func=_run_vae)
 
     dit = sub.add_parser("dit", help="train the part DiT (and the image encoder) on cached VAE latents")
@@ -80,6 +83,9 @@ def add_cli(subparsers) -> None:
     dit.add_argument("--vae", type=Path, required=True, help="VAE run folder or model folder (its EMA weights)")
     dit.add_argument("--scale-factor", default="auto", help="latent scale: 'auto' (1/std of the cached latents), "
                      "'config', or a number")
+    dit.add_argument("--eot-threshold", default="auto",
+                     help="end-token threshold written to the run's config: 'auto' (half the 1%% quantile of the "
+                          "part latents' mean |z|), 'config', or a number")
     dit.add_argument("--image-drop", type=float, default=0.4, help="probability of dropping the image condition")
     dit.add_argument("--geometry-drop", type=float, default=0.1, help="probability of dropping the part context")
     dit.add_argument("--mask-prob", type=float, default=0.5, help="share of part items in mask mode")

@@ -235,6 +235,10 @@ def train_dit(args) -> int:
             scale = float(args.scale_factor)
         config.dit["scale_factor"] = scale
         logger.info("latent std %.4f -> scale_factor %.6f", cache.latent_std(), scale)
+        if not resumed_config and args.eot_threshold != "config":
+            eot = cache.end_threshold() if args.eot_threshold == "auto" else float(args.eot_threshold)
+            config.pipeline["eot_threshold"] = eot
+            logger.info("end-token threshold %.3f (mean |z| of a native latent)", eot)
 
         indices = list(range(len(cache)))
         holdout = min(64, max(1, len(indices) // 20)) if len(indices) > 8 else 0

@@ -34,10 +34,20 @@ from autopartgen.train.prep import fit_cloud, load_prep
 logger = logging.getLogger(__name__)
 
 
+#: State-dict prefixes that do not take part in encoding: changing them leaves every latent as it was.
+DECODER_PREFIXES = ("decoder.", "post_quant.")
+
+
 def vae_fingerprint(vae: torch.nn.Module, vae_config: dict | None = None) -> str:
-    """16 hex digits identifying the VAE's weights (and config)."""
+    """16 hex digits identifying the VAE's encoding path: its config and every weight but the decoder's.
+
+    Latents depend only on the encoder side, so a decoder fine-tuned on the cache
+    (``autopartgen train vae --decoder-only``) keeps the cache, and the DiT trained on it, valid.
+    """
     h = hashlib.sha256(json.dumps(vae_config or {}, sort_keys=True, default=str).encode())
     for key, value in sorted(vae.state_dict().items()):
+        if key.startswith(DECODER_PREFIXES):
+            continue
         h.update(key.encode())
         h.update(value.detach().cpu().contiguous().float().numpy().tobytes())
     return h.hexdigest()[:16]
@@ -75,6 +85,17 @@ class LatentCache:
     def history(self, i: int, k: int) -> torch.Tensor:
         """Encoding of the union of parts 0..k-1 (k = 0: the empty cloud)."""
         return self.empty if k == 0 else self.histories[self.offsets[i] + k - 1]
+
+    def end_threshold(self, quantile: float = 0.01, fraction: float = 0.5) -> float:
+        """An end-token threshold for this latent space: ``fraction`` x the ``quantile`` of mean |z| over
+        the part latents (native).
+
+        The end latent is all zeros and real parts sit far from it (mean |z| ~ the latent std), but the
+        sampler lands only near zero; the release's 0.1 fits its latent scale (std ~0.8), not a VAE whose
+        latents have another spread, so the threshold is placed between zero and the smallest real parts.
+        """
+        magnitudes = self.parts.float().abs().mean(dim=(1, 2))
+        return round(fraction * float(torch.quantile(magnitudes, quantile)), 3)
 
     def latent_std(self) -> float:
         """Std of the whole and part latents (all elements): the DiT's scale factor is 1 / this."""

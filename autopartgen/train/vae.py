@@ -36,10 +36,15 @@ class VAEDataset(Dataset):
     """Items by global index (see common.ResumableBatchSampler): {surface (P,6), queries (M,3), sdf (M,)}."""
 
     def __init__(self, data_dir: Path, prep_dir: Path, ids: list[str], num_queries: int = 2048,
-                 truncation: float = 0.1, seed: int = 0, kinds=(0.3, 0.5, 0.2), cloud_size: int = 4096):
+                 truncation: float = 0.1, seed: int = 0, kinds=(0.3, 0.5, 0.2), cloud_size: int = 4096,
+                 latent_cache=None, surface_offset: float = 0.004):
         self.data_dir, self.prep_dir, self.ids = Path(data_dir), Path(prep_dir), list(ids)
         self.num_queries, self.truncation, self.seed, self.kinds = num_queries, truncation, seed, kinds
         self.cloud_size = cloud_size
+        # Decoder-only training: items carry the cached latent ("latent" (N, C)) instead of the cloud.
+        self.latent_cache = latent_cache
+        self.cache_row = {object_id: row for row, object_id in enumerate(latent_cache.ids)} if latent_cache else {}
+        self.surface_offset = surface_offset
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -56,27 +61,61 @@ class VAEDataset(Dataset):
         with np.load(self.data_dir / object_id / "samples.npz") as samples:
             points = np.concatenate([samples["near_points"], samples["uniform_points"]])
             part_sdf = np.concatenate([samples["near_part_sdf"], samples["uniform_part_sdf"]]).astype(np.float32)
+            part_points, part_normals = samples["part_points"], samples["part_normals"]
         count = len(parts)
         if kind is None:
             kind = rng.choice(["whole", "part", "prefix"], p=self.kinds) if count > 1 else "part"
+        cache, row = self.latent_cache, self.cache_row.get(object_id)
+        shell = None
         if kind == "whole":
             surface, sdf = whole, part_sdf.min(axis=1)
+            latent = cache.whole(row) if cache is not None else None
         elif kind == "part":
             k = int(rng.integers(count)) if index is None else index
             surface, sdf = parts[k], part_sdf[:, k]
+            latent = cache.part(row, k) if cache is not None else None
+            shell = (part_points[k], part_normals[k])
         else:
             k = int(rng.integers(1, count)) if index is None else index  # union of parts 0..k-1
             surface, sdf = prefixes[k - 1], part_sdf[:, :k].min(axis=1)
-        near = np.flatnonzero(np.abs(sdf) < self.truncation)
-        half = self.num_queries // 2
-        picks = [rng.integers(len(points), size=self.num_queries - (half if len(near) else 0))]
-        if len(near):
-            picks.append(near[rng.integers(len(near), size=half)])
-        pick = np.concatenate(picks)
-        surface = fit_cloud(surface, self.cloud_size, int(rng.integers(1 << 31)))
-        return {"surface": torch.from_numpy(surface.astype(np.float32)),
-                "queries": torch.from_numpy(points[pick].astype(np.float32)),
-                "sdf": torch.from_numpy(sdf[pick].astype(np.float32))}
+            latent = cache.history(row, k) if cache is not None else None
+        queries, values = self._pick_queries(points, sdf, shell, rng)
+        item = {"queries": torch.from_numpy(queries), "sdf": torch.from_numpy(values)}
+        if latent is not None:
+            item["latent"] = latent.float()
+        else:
+            item["surface"] = torch.from_numpy(fit_cloud(surface, self.cloud_size,
+                                                         int(rng.integers(1 << 31))).astype(np.float32))
+        return item
+
+    def _pick_queries(self, points, sdf, shell, rng) -> tuple[np.ndarray, np.ndarray]:
+        """Half of the queries anywhere (uniform and near points), half within ``truncation`` of the surface.
+
+        The near half is balanced: as many inside points as outside ones. A thin part holds a few dozen
+        of the object's near points inside it, so unbalanced draws teach the decoder that it is empty.
+        For a single part, a quarter of the near half are its own surface samples moved
+        ``+-surface_offset`` along the normal (SDF ``+-offset``: exact on flat faces, which most parts
+        are), the band where thin parts are won or lost.
+        """
+        near = np.abs(sdf) < self.truncation
+        inside, outside = np.flatnonzero(near & (sdf < 0)), np.flatnonzero(near & (sdf >= 0))
+        half = self.num_queries // 2 if near.any() else 0
+        shell_count = half // 4 if shell is not None and self.surface_offset > 0 else 0
+        rest = half - shell_count
+        inside_count = rest // 2 if len(inside) else 0
+        outside_pool = outside if len(outside) else inside
+        pick = np.concatenate([rng.integers(len(points), size=self.num_queries - half),
+                               inside[rng.integers(max(len(inside), 1), size=inside_count)] if inside_count
+                               else np.zeros(0, np.int64),
+                               outside_pool[rng.integers(max(len(outside_pool), 1), size=rest - inside_count)]
+                               if rest - inside_count else np.zeros(0, np.int64)])
+        queries, values = [points[pick]], [sdf[pick]]
+        if shell_count:
+            chosen = rng.integers(len(shell[0]), size=shell_count)
+            side = np.where(rng.random(shell_count) < 0.5, -1.0, 1.0) * self.surface_offset
+            queries.append(shell[0][chosen] + side[:, None] * shell[1][chosen])
+            values.append(side)
+        return (np.concatenate(queries).astype(np.float32), np.concatenate(values).astype(np.float32))
 
 
 def collate(items: list[dict]) -> dict:
@@ -94,17 +133,22 @@ class VAETrainModule(nn.Module):
 
     def forward(self, batch: dict, seed: int):
         generator = torch.Generator().manual_seed(seed)
-        surface = batch["surface"]
-        downscales = self.vae.latent_random_downscales if self.training else [self.vae.latent_eval_downscale]
-        downscale = downscales[int(torch.randint(len(downscales), (1,), generator=generator))]
-        tokens = surface.shape[1] // downscale
-        indices = self.vae.select_query_indices(surface, tokens, generator=generator)
-        posterior = self.vae.encode_with_indices(surface, indices)
-        if self.training:
-            noise = torch.randn(posterior.mean.shape, generator=generator).to(posterior.mean)
-            latent = posterior.mean + posterior.std * noise
+        if "latent" in batch:  # decoder-only: the cached posterior mode, the encoder is frozen
+            latent, kl = batch["latent"], torch.zeros(())
+            tokens = latent.shape[1]
         else:
-            latent = posterior.mode()
+            surface = batch["surface"]
+            downscales = self.vae.latent_random_downscales if self.training else [self.vae.latent_eval_downscale]
+            downscale = downscales[int(torch.randint(len(downscales), (1,), generator=generator))]
+            tokens = surface.shape[1] // downscale
+            indices = self.vae.select_query_indices(surface, tokens, generator=generator)
+            posterior = self.vae.encode_with_indices(surface, indices)
+            if self.training:
+                noise = torch.randn(posterior.mean.shape, generator=generator).to(posterior.mean)
+                latent = posterior.mean + posterior.std * noise
+            else:
+                latent = posterior.mode()
+            kl = posterior.kl().mean().float()
         pred = self.vae.decode(latent, batch["queries"]).float()
         inside = (batch["sdf"] < 0).float()
         # Occupancy logits (positive inside = -decode): thin parts have SDFs of a few hundredths, which a
@@ -113,7 +157,6 @@ class VAETrainModule(nn.Module):
         occupancy = F.binary_cross_entropy_with_logits(-pred, inside)
         target = batch["sdf"].clamp(-self.truncation, self.truncation) / self.truncation
         sdf_l1 = (pred - target).abs().mean()
-        kl = posterior.kl().mean().float()
         loss = occupancy + self.sdf_weight * sdf_l1 + self.kl_weight * kl
         sign_acc = ((pred < 0).float() == inside).float().mean()
         return loss, {"occupancy": occupancy.detach(), "sdf_l1": sdf_l1.detach(), "kl": kl.detach(),
@@ -122,7 +165,7 @@ class VAETrainModule(nn.Module):
 
 @torch.no_grad()
 def validate_vae(vae: ShapeVAE, dataset: VAEDataset, ids: list[str], device: torch.device, max_items: int = 32) -> dict:
-    """Volume IoU (uniform points) and near-surface sign accuracy of single parts and whole objects."""
+    """IoU (uniform + near-surface points) and near-surface sign accuracy of single parts and whole objects."""
     vae.eval()
     results = {"part_iou": [], "whole_iou": [], "part_near_acc": []}
     rng = np.random.default_rng(0)
@@ -143,7 +186,9 @@ def validate_vae(vae: ShapeVAE, dataset: VAEDataset, ids: list[str], device: tor
         pred = vae.decode(latent, queries).float().cpu()
         nu = len(uniform)
         for row, (gt_u, gt_n) in enumerate([(u_sdf[:, k], n_sdf[:, k]), (u_sdf.min(1), n_sdf.min(1))]):
-            inside_pred, inside_gt = (pred[row, :nu] < 0).numpy(), gt_u < 0
+            # IoU over uniform + near-surface points: a thin part holds few or no uniform points, and a
+            # uniform-only IoU of an empty union would count as a perfect 1.0.
+            inside_pred, inside_gt = (pred[row] < 0).numpy(), np.concatenate([gt_u, gt_n]) < 0
             union = np.logical_or(inside_pred, inside_gt).sum()
             iou = np.logical_and(inside_pred, inside_gt).sum() / union if union else 1.0
             results["part_iou" if row == 0 else "whole_iou"].append(float(iou))
@@ -197,7 +242,9 @@ def train_vae(args) -> int:
         write_run_files(Path(args.out), config, vars(args), env)
         vae = build_vae(config, args.init, env.device)
         size = int(config.pipeline.get("point_cloud_size", 32768))
-        dataset = VAEDataset(Path(args.data), prep, ids, num_queries=args.queries, seed=args.seed, cloud_size=size)
+        cache = decoder_only_cache(args, vae, config, prep, ids, env) if args.decoder_only else None
+        dataset = VAEDataset(Path(args.data), prep, ids, num_queries=args.queries, seed=args.seed, cloud_size=size,
+                             latent_cache=cache)
         val_dataset = VAEDataset(Path(args.val_data or args.data), val_prep, val_ids, cloud_size=size)
         module = VAETrainModule(vae, kl_weight=args.kl_weight)
         settings = TrainSettings(steps=args.steps, batch=args.batch, accum=args.accum, lr=args.lr,
@@ -212,6 +259,27 @@ def train_vae(args) -> int:
     finally:
         cleanup_distributed()
     return 0
+
+
+def decoder_only_cache(args, vae: ShapeVAE, config, prep: Path, ids: list[str], env):
+    """Freeze the encoding path of ``vae`` and return the latent cache of ``ids`` (built by rank 0).
+
+    The decoder then learns from the exact latents a DiT trained on this cache sees, and the cache
+    (fingerprinted on the encoder only) stays valid for the fine-tuned VAE.
+    """
+    from autopartgen.train.latents import DECODER_PREFIXES, LatentCache, build_latent_cache, cache_dir, vae_fingerprint
+
+    if args.init is None:
+        raise SystemExit("--decoder-only fine-tunes a trained VAE: pass --init RUN_OR_MODEL_DIR")
+    for name, parameter in vae.named_parameters():
+        parameter.requires_grad_(name.startswith(DECODER_PREFIXES))
+    if env.is_main:
+        build_latent_cache(Path(args.data), prep, ids, vae, config, env.device, progress=not args.quiet,
+                           keep_old=True)
+    env.barrier()
+    cache = LatentCache(cache_dir(Path(args.data), vae_fingerprint(vae, config.vae)))
+    vae.train()
+    return cache
 
 
 def ready_objects(args, config, env) -> tuple[Path, list[str]]:
