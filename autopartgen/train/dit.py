@@ -209,7 +209,7 @@ def train_dit(args) -> int:
     from autopartgen.models import build_model
     from autopartgen.train.common import (Trainer, TrainSettings, cleanup_distributed, setup_distributed,
                                           weights_source, write_run_files)
-    from autopartgen.train.latents import build_latent_cache, cache_dir, vae_fingerprint
+    from autopartgen.train.latents import shared_latent_cache
     from autopartgen.train.vae import ready_objects
 
     env = setup_distributed(args.device)
@@ -221,11 +221,7 @@ def train_dit(args) -> int:
         vae = build_model("vae", config.vae, env.device)
         vae_file = weights_source(Path(args.vae), "vae")
         load_weights(vae, vae_file, name="vae")
-        if env.is_main:
-            cache = build_latent_cache(Path(args.data), prep, ids, vae, config, env.device, progress=not args.quiet)
-        env.barrier()
-        if not env.is_main:
-            cache = LatentCache(cache_dir(Path(args.data), vae_fingerprint(vae.eval(), config.vae)))
+        cache = shared_latent_cache(Path(args.data), prep, ids, vae, config, env, progress=not args.quiet)
         del vae
         if resumed_config or args.scale_factor == "config":
             scale = float(config.dit.get("scale_factor", 1.0))

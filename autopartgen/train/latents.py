@@ -160,3 +160,15 @@ def build_latent_cache(data_dir: Path, prep_folder: Path, ids: list[str], vae: t
     os.replace(tmp, index_path)
     logger.info("latent cache %s: %d objects, %d parts", folder, len(ids), sum(counts))
     return LatentCache(folder)
+
+
+def shared_latent_cache(data_dir: Path, prep_folder: Path, ids: list[str], vae: torch.nn.Module, config, env,
+                        progress: bool = True, keep_old: bool = False) -> LatentCache:
+    """:func:`build_latent_cache` on rank 0 while the other ranks wait, then every rank holds the cache."""
+    if env.is_main:
+        cache = build_latent_cache(data_dir, prep_folder, ids, vae, config, env.device, progress=progress,
+                                   keep_old=keep_old)
+    env.barrier()
+    if not env.is_main:
+        cache = LatentCache(cache_dir(data_dir, vae_fingerprint(vae.eval(), config.vae)))
+    return cache

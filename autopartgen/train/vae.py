@@ -101,14 +101,11 @@ class VAEDataset(Dataset):
         inside, outside = np.flatnonzero(near & (sdf < 0)), np.flatnonzero(near & (sdf >= 0))
         half = self.num_queries // 2 if near.any() else 0
         shell_count = half // 4 if shell is not None and self.surface_offset > 0 else 0
-        rest = half - shell_count
-        inside_count = rest // 2 if len(inside) else 0
+        inside_count = (half - shell_count) // 2 if len(inside) else 0
         outside_pool = outside if len(outside) else inside
         pick = np.concatenate([rng.integers(len(points), size=self.num_queries - half),
-                               inside[rng.integers(max(len(inside), 1), size=inside_count)] if inside_count
-                               else np.zeros(0, np.int64),
-                               outside_pool[rng.integers(max(len(outside_pool), 1), size=rest - inside_count)]
-                               if rest - inside_count else np.zeros(0, np.int64)])
+                               _draw(inside, inside_count, rng),
+                               _draw(outside_pool, half - shell_count - inside_count, rng)])
         queries, values = [points[pick]], [sdf[pick]]
         if shell_count:
             chosen = rng.integers(len(shell[0]), size=shell_count)
@@ -116,6 +113,11 @@ class VAEDataset(Dataset):
             queries.append(shell[0][chosen] + side[:, None] * shell[1][chosen])
             values.append(side)
         return (np.concatenate(queries).astype(np.float32), np.concatenate(values).astype(np.float32))
+
+
+def _draw(pool: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` entries of ``pool`` with replacement (none when count is 0)."""
+    return pool[rng.integers(len(pool), size=count)] if count else np.zeros(0, np.int64)
 
 
 def collate(items: list[dict]) -> dict:
@@ -267,17 +269,13 @@ def decoder_only_cache(args, vae: ShapeVAE, config, prep: Path, ids: list[str], 
     The decoder then learns from the exact latents a DiT trained on this cache sees, and the cache
     (fingerprinted on the encoder only) stays valid for the fine-tuned VAE.
     """
-    from autopartgen.train.latents import DECODER_PREFIXES, LatentCache, build_latent_cache, cache_dir, vae_fingerprint
+    from autopartgen.train.latents import DECODER_PREFIXES, shared_latent_cache
 
     if args.init is None:
         raise SystemExit("--decoder-only fine-tunes a trained VAE: pass --init RUN_OR_MODEL_DIR")
     for name, parameter in vae.named_parameters():
         parameter.requires_grad_(name.startswith(DECODER_PREFIXES))
-    if env.is_main:
-        build_latent_cache(Path(args.data), prep, ids, vae, config, env.device, progress=not args.quiet,
-                           keep_old=True)
-    env.barrier()
-    cache = LatentCache(cache_dir(Path(args.data), vae_fingerprint(vae, config.vae)))
+    cache = shared_latent_cache(Path(args.data), prep, ids, vae, config, env, progress=not args.quiet, keep_old=True)
     vae.train()
     return cache
 
