@@ -38,6 +38,7 @@ from autopartgen.config import ModelConfig, load_config, save_config
 from autopartgen.errors import ConfigError
 from autopartgen.errors import CheckpointError, InputFileError
 from autopartgen.masks import order_mask_labels
+from autopartgen.options import GenerationOptions
 from autopartgen.geometry.cleanup import remove_floaters, simplify, taubin_smooth
 from autopartgen.geometry.extraction import extract_isosurface
 from autopartgen.geometry.normalize import apply_normalization, invert_normalization, normalization_transform
@@ -57,47 +58,8 @@ def default_device() -> torch.device:
 
 
 # ------------------------------------------------------------------------------------------------
-# Options, results and the small pieces of the part loop
+# Results and the small pieces of the part loop
 # ------------------------------------------------------------------------------------------------
-@dataclass
-class GenerationOptions:
-    """Options of one generation run. ``None`` means "the config's value" (see ``AutoPartGen.generate``).
-
-    Guidance: ``image_cfg_scale`` / ``geometry_cfg_scale`` override the mode's config values; in mask
-    modes ``mask_image_cfg_scale`` / ``mask_geometry_cfg_scale`` take precedence over them.
-    ``reference_compat`` reproduces the released pipeline's decisions (shared noise across part
-    positions, stop when a position fails all retries, no end-token test in mask modes, surface-voxel
-    containment as the duplicate test, outputs left in the normalised frame, history re-sampled from
-    the union, reference extraction quirks).
-    """
-
-    seed: int = 0
-    max_parts: int | None = None
-    grid_size: int | None = None
-    num_steps: int | None = None
-    whole_cfg_scale: float | None = None
-    image_cfg_scale: float | None = None
-    geometry_cfg_scale: float | None = None
-    mask_image_cfg_scale: float | None = None
-    mask_geometry_cfg_scale: float | None = None
-    iou_threshold: float = 0.3
-    duplicate_retries: int = 3
-    postprocess: bool = True
-    simplify_faces: int | None = 50_000
-    smooth_iters: int = 0
-    isosurface_backend: str = "auto"
-    remove_background: bool = True
-    infer_sigma_history: float = 0.0
-    sigma_floor: float = 0.0
-    sample_posterior: bool = False
-    max_consecutive_skips: int = 2
-    retry_seed_stride: int = 1009
-    part_seed_stride: int = 0
-    decode_whole: bool = False
-    reference_compat: bool = False
-    progress: bool = True
-
-
 @dataclass
 class GeneratedPart:
     """One accepted part: mesh in the output frame, its native latent (N, C) and provenance."""
