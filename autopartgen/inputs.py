@@ -130,13 +130,34 @@ def _check_mesh_container(path: Path) -> None:
                          f"{count} triangles = {84 + 50 * count} bytes)", "re-export or re-download the file")
 
 
-def _flatten_scene(scene: trimesh.Scene) -> tuple[np.ndarray, np.ndarray, int, int]:
+def _geometry_colors(geometry: trimesh.Trimesh) -> np.ndarray | None:
+    """(V, 4) uint8 RGBA per vertex of one scene geometry, or None when it carries no appearance.
+
+    A texture is sampled at each vertex's UV and a material without texture gives its base colour,
+    so textured, vertex-coloured and multi-material inputs all reach the parts as vertex colours.
+    """
+    visual = getattr(geometry, "visual", None)
+    if visual is None or visual.kind is None:
+        return None
+    try:
+        colors = visual.to_color().vertex_colors if visual.kind == "texture" else visual.vertex_colors
+    except Exception as exc:  # a broken texture reference must not make the mesh unreadable
+        logger.warning("could not read the appearance of a mesh node (%s); it is left plain", _one_line(exc)[:120])
+        return None
+    colors = np.asarray(colors, dtype=np.uint8)
+    if colors.shape != (len(geometry.vertices), 4):
+        return None
+    return colors
+
+
+def _flatten_scene(scene: trimesh.Scene) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int, int]:
     """Apply every node's world transform and concatenate the triangle geometry.
 
-    Returns ``(vertices (V, 3) float64, faces (F, 3) int64, number of triangle nodes, number of
-    point-cloud / line nodes that were ignored)``.
+    Returns ``(vertices (V, 3) float64, faces (F, 3) int64, colors (V, 4) uint8 or None, number of
+    triangle nodes, number of point-cloud / line nodes that were ignored)``. ``colors`` is None when no
+    node has an appearance; nodes without one are grey where others have one.
     """
-    vertices, faces = [], []
+    vertices, faces, colors = [], [], []
     offset, meshes, others = 0, 0, 0
     for node in scene.graph.nodes_geometry:
         transform, geometry_name = scene.graph[node]
@@ -153,11 +174,21 @@ def _flatten_scene(scene: trimesh.Scene) -> tuple[np.ndarray, np.ndarray, int, i
             v = v @ transform[:3, :3].T + transform[:3, 3]
         vertices.append(v)
         faces.append(f + offset)
+        colors.append(_geometry_colors(geometry))
         offset += len(v)
         meshes += 1
     if not meshes:
-        return np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64), 0, others
-    return np.concatenate(vertices), np.concatenate(faces), meshes, others
+        return np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64), None, 0, others
+    vertex_colors = None
+    if any(c is not None for c in colors):
+        vertex_colors = np.concatenate([c if c is not None else np.full((len(v), 4), (180, 180, 180, 255), np.uint8)
+                                        for c, v in zip(colors, vertices)])
+    return np.concatenate(vertices), np.concatenate(faces), vertex_colors, meshes, others
+
+
+def vertex_colors_of(mesh: trimesh.Trimesh) -> np.ndarray | None:
+    """(V, 4) uint8 RGBA per vertex of a loaded mesh, or None when it has no appearance."""
+    return _geometry_colors(mesh)
 
 
 def load_mesh(path: PathLike, max_faces: int = DEFAULT_MAX_FACES, allow_large: bool = False) -> trimesh.Trimesh:
@@ -165,8 +196,8 @@ def load_mesh(path: PathLike, max_faces: int = DEFAULT_MAX_FACES, allow_large: b
 
     Supported: GLB, glTF (with its side files), OBJ, PLY, STL, OFF. Scenes are flattened: every node
     holding triangles is moved by its world transform and all are concatenated; point clouds and line
-    nodes inside a scene are ignored. Only geometry is kept (materials and textures are dropped);
-    duplicate vertices are merged.
+    nodes inside a scene are ignored. Appearance is kept as per-vertex RGBA colours (textures are
+    sampled at the vertices' UVs, materials give their base colour); duplicate vertices are merged.
 
     Large meshes: a mesh with more than ``max_faces`` triangles is decimated by default to at most
     ``max_faces`` with quadric edge collapse (fast-simplification) and a warning is logged; with
@@ -196,7 +227,7 @@ def load_mesh(path: PathLike, max_faces: int = DEFAULT_MAX_FACES, allow_large: b
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             scene = trimesh.load_scene(str(path), process=False)
-        vertices, faces, n_meshes, n_other = _flatten_scene(scene)
+        vertices, faces, colors, n_meshes, n_other = _flatten_scene(scene)
     except InputFileError:
         raise
     except Exception as exc:  # trimesh's parsers raise anything from KeyError to struct.error
@@ -210,7 +241,7 @@ def load_mesh(path: PathLike, max_faces: int = DEFAULT_MAX_FACES, allow_large: b
         bad = int((~np.isfinite(vertices)).any(axis=1).sum())
         raise _error("mesh", path, f"{bad} vertices have NaN or infinite coordinates",
                      "repair the mesh in a modelling tool (e.g. Blender: Mesh > Clean Up) and export it again")
-    mesh = trimesh.Trimesh(vertices=vertices, faces=faces, process=True, validate=False)
+    mesh = trimesh.Trimesh(vertices=vertices, faces=faces, vertex_colors=colors, process=True, validate=False)
     if len(mesh.faces) == 0 or float(np.ptp(mesh.vertices, axis=0).max()) <= 0.0:
         raise _error("mesh", path, "has no extent (all vertices at one point)", "pass a non-degenerate mesh")
     if mesh.area <= 0.0:

@@ -40,7 +40,7 @@ class GenerationOptions:
                                     "config's)")
     anchor_grid: int = _option(64, "with --parts input: cells per axis of the grid on which the input's volume "
                                "is shared out between parts")
-    min_claim: float = _option(0.01, "with --parts input: a candidate part that claims less than this share of "
+    min_claim: float = _option(0.002, "with --parts input: a candidate part that claims less than this share of "
                                "the input's volume is a duplicate")
     min_remainder: float = _option(0.02, "with --parts input: stop once the unclaimed share of the input's "
                                    "volume is below this")

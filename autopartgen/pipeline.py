@@ -1,14 +1,19 @@
 """`AutoPartGen`: the three networks of one configuration and the part loop that runs them.
 
-The loop (``AutoPartGen.generate``), for any mix of image / mask / mesh:
+The loop (``AutoPartGen.generate`` -> ``_generate``), for any mix of image / mask / mesh:
 
-    whole latent   = VAE-encode(mesh)  or  sample it from the image features
-    history        = encoding of an empty surface
-    for each part position (or each mask region):
-        latent     = DiT sample from [whole, history] and [whole image ; part image]
-        stop on the end token; decode -> extract -> reject empty / duplicate (retry with new noise)
-        history    = encoding of the union of accepted parts
+    prepare_inputs       load and validate the image, mask regions and mesh
+    encode_conditions    image features; whole latent = VAE-encode(mesh) or sample it from the image
+    part_loop            for each part position (or each mask region):
+        sample_accepted_part   latent = DiT sample from [whole, history] and [whole image ; part image];
+                               stop on the end token, else the policy makes a candidate (a decoded mesh,
+                               or the cells of the input mesh it claims) and accepts it or tries again
+        history              = encoding of what the accepted parts cover so far
+    policy.finish        output parts: decoded meshes, or parts cut from the input mesh
     -> PartResult (meshes, latents, timings, why it stopped)
+
+What differs between the released pipeline's decisions, our generated parts and parts cut from a mesh
+input is one policy object (``autopartgen/part_loop.py``), not flags inside the loop.
 
 A model folder holds ``config.yaml`` plus the weight files its ``weights:`` section names
 (safetensors for our models; the official ``.pth`` files for the release configs):
@@ -21,11 +26,12 @@ A model folder holds ``config.yaml`` plus the weight files its ``weights:`` sect
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,14 +45,13 @@ from autopartgen.errors import ConfigError
 from autopartgen.errors import CheckpointError, InputFileError
 from autopartgen.masks import order_mask_labels
 from autopartgen.options import GenerationOptions
-from autopartgen.geometry.cleanup import remove_floaters, simplify, taubin_smooth
+from autopartgen.part_loop import GeneratedPart, LoopState, derive_seed, make_policy  # noqa: F401 (re-exported)
+from autopartgen.geometry.cleanup import remove_floaters, simplify
 from autopartgen.geometry.extraction import extract_isosurface
 from autopartgen.geometry.normalize import apply_normalization, invert_normalization, normalization_transform
-from autopartgen.geometry.overlap import containment_ratio, volumetric_overlap
-from autopartgen.geometry.sampling import farthest_point_sample, resample_surface_for_encoder, sample_surface
+from autopartgen.geometry.sampling import resample_surface_for_encoder
 from autopartgen.models import ImageEncoder, PartDiT, ShapeVAE, build_model
-from autopartgen.sampling import (inference_autocast, is_end_latent, noise_history_slots, resolve_part_guidance,
-                                  sample_latents)
+from autopartgen.sampling import inference_autocast, noise_history_slots, resolve_part_guidance, sample_latents
 
 logger = logging.getLogger(__name__)
 
@@ -61,26 +66,17 @@ def default_device() -> torch.device:
 # Results and the small pieces of the part loop
 # ------------------------------------------------------------------------------------------------
 @dataclass
-class GeneratedPart:
-    """One accepted part: mesh in the output frame, its native latent (N, C) and provenance."""
-
-    mesh: "trimesh.Trimesh"
-    latent: torch.Tensor
-    seed: int
-    retries: int
-    position: int
-    mask_label: int | None = None
-
-
-@dataclass
 class PartResult:
     """What :meth:`AutoPartGen.generate` returns.
 
     parts: accepted parts in generation order. whole_latent: (N, C) native latent of the whole.
     whole_mesh: decoded whole (when ``decode_whole``). timings: seconds per stage. counts: DiT
-    forwards, field queries, attempts. stop_reason: ``end_token`` | ``max_parts`` | ``mask_regions``
-    | ``retries_exhausted`` | ``consecutive_skips``. unfilled_regions: mask labels that gave no part,
+    forwards, field queries, attempts. stop_reason: ``end_token`` | ``max_parts`` | ``num_parts`` |
+    ``mask_regions`` | ``input_covered`` (the unclaimed rest of a mesh input is negligible) |
+    ``retries_exhausted`` | ``consecutive_skips``. unfilled_regions: mask labels that gave no part,
     with the reason. normalization: (center (3,), scale) mapping the input mesh to [-1, 1]^3.
+    parts_kind: ``input`` (cut from the input mesh), ``generated`` or ``reference`` (generated, the
+    released pipeline's decisions). generated_parts: with ``parts="both"``, the decoded part latents.
     """
 
     mode: str
@@ -95,6 +91,8 @@ class PartResult:
     normalization: tuple | None = None
     mask_labels: np.ndarray | None = None
     mask: np.ndarray | None = None
+    parts_kind: str = "generated"
+    generated_parts: list | None = None
 
 
 def input_mode(image: bool, mesh: bool, mask: bool) -> str:
@@ -108,17 +106,6 @@ def input_mode(image: bool, mesh: bool, mask: bool) -> str:
     if image and mesh:
         return "image_mesh"
     return "mesh" if mesh else "image"
-
-
-def derive_seed(seed: int, position: int, retry: int, options: GenerationOptions) -> int:
-    """Seed of the sampling attempt ``retry`` at part ``position``.
-
-    Reference: seed + position * part_seed_stride (0) + retry * 1009, so every position starts from
-    the same noise. Default: an independent stream per (seed, position, retry).
-    """
-    if options.reference_compat:
-        return seed + position * options.part_seed_stride + retry * options.retry_seed_stride
-    return int(np.random.SeedSequence([seed, position, retry]).generate_state(1, dtype=np.uint32)[0])
 
 
 @contextlib.contextmanager
@@ -152,34 +139,6 @@ class _Timer:
             yield
         finally:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
-
-
-class SurfaceCache:
-    """Per-part surface samples, so the history cloud of a union is assembled without re-sampling.
-
-    Each part is sampled once (``samples_per_part`` area-weighted points with face normals, in a
-    random order); the union's cloud takes from each part a share proportional to its area.
-    """
-
-    def __init__(self, samples_per_part: int, rng: np.random.Generator):
-        self.samples_per_part = samples_per_part
-        self.rng = rng
-        self.clouds: list[np.ndarray] = []
-        self.areas: list[float] = []
-
-    def add(self, mesh) -> None:
-        points, normals = sample_surface(np.asarray(mesh.vertices), np.asarray(mesh.faces), self.samples_per_part,
-                                         self.rng)
-        self.clouds.append(np.concatenate([points, normals], axis=1))
-        self.areas.append(float(mesh.area))
-
-    def union_cloud(self, size: int) -> np.ndarray:
-        """(size, 6) float32 area-proportional draw over all cached parts."""
-        areas = np.asarray(self.areas)
-        counts = np.floor(areas / areas.sum() * size).astype(int)
-        counts[np.argmax(areas)] += size - counts.sum()
-        counts = np.minimum(counts, self.samples_per_part)
-        return np.concatenate([cloud[:n] for cloud, n in zip(self.clouds, counts)]).astype(np.float32)
 
 
 @dataclass
@@ -347,6 +306,18 @@ class AutoPartGen:
         return mesh, stats
 
     @torch.no_grad()
+    def field_at(self, latent: torch.Tensor, points: np.ndarray) -> np.ndarray:
+        """A native latent's inside-positive field at points (P, 3) of the [-1, 1] frame: (P,) float32."""
+        chunk = self._setting("query_chunk_size", 131_072)
+        with self.autocast():
+            tokens = self.vae.decoder_tokens(latent[None].to(self.device))
+            values = [self.vae.query_field(tokens, torch.from_numpy(np.ascontiguousarray(points[i:i + chunk],
+                                                                                          np.float32))[None]
+                                           .to(self.device))[0].float().cpu()
+                      for i in range(0, len(points), chunk)]
+        return torch.cat(values).numpy() if values else np.zeros(0, np.float32)
+
+    @torch.no_grad()
     def reconstruct_parts(self, meshes: list, options: GenerationOptions | None = None) -> list:
         """VAE round trip of each mesh, in the frame of their union: the geometry ceiling of the model.
 
@@ -356,20 +327,52 @@ class AutoPartGen:
         """
         options = options or GenerationOptions()
         grid_size = options.grid_size or self._setting("grid_size", 512)
-        rng = np.random.default_rng(options.seed)
-        generator = torch.Generator().manual_seed(options.seed)
-        center, scale = normalization_transform(np.concatenate([np.asarray(m.vertices) for m in meshes]))
+        normalization = normalization_transform(np.concatenate([np.asarray(m.vertices) for m in meshes]))
         rebuilt = []
-        for mesh in meshes:
-            normalized = trimesh.Trimesh(apply_normalization(np.asarray(mesh.vertices), center, scale),
-                                         np.asarray(mesh.faces), process=False)
-            latent = self.encode_cloud(self.mesh_cloud([normalized], rng), generator)[0] / self.config.scale_factor
+        for latent in self.encode_meshes(meshes, normalization, options.seed):
             decoded, _ = self.decode_mesh(latent, grid_size, options)
             if len(decoded.faces):
-                decoded = trimesh.Trimesh(invert_normalization(np.asarray(decoded.vertices), center, scale),
+                decoded = trimesh.Trimesh(invert_normalization(np.asarray(decoded.vertices), *normalization),
                                           np.asarray(decoded.faces), process=False)
             rebuilt.append(decoded)
         return rebuilt
+
+    @torch.no_grad()
+    def encode_meshes(self, meshes: list, normalization: tuple, seed: int = 0) -> list:
+        """Each mesh, mapped by ``normalization`` (center, scale), encoded: native latents (N, C) (posterior mode)."""
+        rng = np.random.default_rng(seed)
+        generator = torch.Generator().manual_seed(seed)
+        latents = []
+        for mesh in meshes:
+            normalized = trimesh.Trimesh(apply_normalization(np.asarray(mesh.vertices), *normalization),
+                                         np.asarray(mesh.faces), process=False)
+            latents.append(self.encode_cloud(self.mesh_cloud([normalized], rng), generator)[0]
+                           / self.config.scale_factor)
+        return latents
+
+    @torch.no_grad()
+    def split_input_with_latents(self, mesh: trimesh.Trimesh, latents: list,
+                                 options: GenerationOptions | None = None) -> list:
+        """Cut a mesh into parts with given part latents (no DiT): each claims the unclaimed cells its field
+        covers, in order, as in the input-anchored loop. With ground-truth latents this is the ceiling of
+        the anchored pipeline for a VAE. Returns the accepted :class:`GeneratedPart` list (input frame)."""
+        options = options or GenerationOptions()
+        rng = np.random.default_rng(options.seed)
+        normalization = normalization_transform(np.asarray(mesh.vertices))
+        normalized = trimesh.Trimesh(apply_normalization(np.asarray(mesh.vertices), *normalization),
+                                     np.asarray(mesh.faces), process=False)
+        from autopartgen import inputs
+
+        policy = make_policy(self, dataclasses.replace(options, parts="input"), rng, None,
+                             options.grid_size or self._setting("grid_size", 512), False, normalization, normalized,
+                             inputs.vertex_colors_of(mesh))
+        state, timer, counts = LoopState(), _Timer(), {"field_queries": 0}
+        for position, latent in enumerate(latents):
+            candidate, _ = policy.candidate(latent, state, timer, counts)
+            if candidate is not None:
+                state.parts.append(GeneratedPart(latent=latent.cpu(), seed=options.seed, retries=0, position=position,
+                                                 **policy.accept(candidate, state)))
+        return policy.finish(state, timer)
 
     def postprocess_part(self, mesh: trimesh.Trimesh, options: GenerationOptions) -> trimesh.Trimesh:
         """Simplify to ``simplify_faces`` and drop small disconnected pieces (SPEC 7.3)."""
@@ -425,172 +428,188 @@ class AutoPartGen:
             return self._generate(mode, image, mesh, mask, options)
 
     def _generate(self, mode: str, image, mesh, mask, options: GenerationOptions) -> PartResult:
-        from autopartgen import inputs  # local: keeps model-only users free of image/mesh I/O imports
-
         timer, counts = _Timer(), {"attempts": 0, "dit_forwards": 0, "dit_rows": 0, "field_queries": 0,
                                    "dense_queries": 0}
-        reference = options.reference_compat
         rng = np.random.default_rng(options.seed)
-        torch_rng = None if reference else torch.Generator().manual_seed(options.seed)
+        torch_rng = None if options.reference_compat else torch.Generator().manual_seed(options.seed)
         grid_size = options.grid_size or self._setting("grid_size", 512)
-        max_parts = options.max_parts or self._setting("max_parts", 40)
-        eot_threshold = self._setting("eot_threshold", 0.1)
 
-        # 1. inputs -----------------------------------------------------------------------------
+        loaded = self.prepare_inputs(image, mesh, mask, options, timer)
+        conditions = self.encode_conditions(loaded, options, rng, torch_rng, timer, counts)
+        whole_mesh = None
+        if options.decode_whole:
+            with timer("decode"):
+                whole_mesh, stats = self.decode_mesh(conditions.whole_native, grid_size, options)
+                counts["field_queries"] += stats.queries
+        with timer("prepare_loop"):
+            policy = make_policy(self, options, rng, torch_rng, grid_size, loaded.labels is not None,
+                                 conditions.normalization, conditions.normalized_mesh, loaded.mesh_colors)
+        state, stop_reason = self.part_loop(policy, loaded, conditions, mode, options, timer, counts)
+        parts = policy.finish(state, timer)
+        if whole_mesh is not None and not options.reference_compat:
+            whole_mesh = policy.to_output_frame(whole_mesh)
+        return PartResult(mode=mode, parts=parts, whole_latent=conditions.whole_native.cpu(), stop_reason=stop_reason,
+                          timings=dict(timer.seconds), counts=counts, options=options, whole_mesh=whole_mesh,
+                          unfilled_regions=state.unfilled, normalization=conditions.normalization,
+                          mask_labels=loaded.labels, mask=loaded.mask, parts_kind=policy.name,
+                          generated_parts=getattr(policy, "generated_parts", None) if options.parts == "both" else None)
+
+    def prepare_inputs(self, image, mesh, mask, options: GenerationOptions, timer) -> "LoadedInputs":
+        """Paths or objects -> validated image tensor, mask regions and mesh (see :class:`LoadedInputs`)."""
+        from autopartgen import inputs  # local: keeps model-only users free of image/mesh I/O imports
+
+        reference = options.reference_compat
+        loaded = LoadedInputs()
         with timer("load"):
             if image is not None:
                 image = inputs.load_image(image) if isinstance(image, (str, os.PathLike)) else image
                 if options.remove_background and not inputs.has_valid_alpha(image):
                     image = inputs.segment_background(image)
-                pixels, box = inputs.prepare_image_with_box(image, self.image_size, reference_compat=reference)
-            labels = None
+                loaded.pixels, box = inputs.prepare_image_with_box(image, self.image_size, reference_compat=reference)
             if mask is not None:
                 mask = (inputs.load_mask(mask, image_size=image.size) if isinstance(mask, (str, os.PathLike))
                         else np.asarray(mask))
-                labels = order_mask_labels(mask)
-                if len(labels) == 0:
+                loaded.mask, loaded.labels = mask, order_mask_labels(mask)
+                if len(loaded.labels) == 0:
                     raise InputFileError("the part mask has no labelled pixels (all 0); label each part 1, 2, ...")
-                masked_pixels = inputs.masked_part_images(image, mask, labels, box, self.image_size,
-                                                          reference_compat=reference)
+                loaded.masked_pixels = inputs.masked_part_images(image, mask, loaded.labels, box, self.image_size,
+                                                                 reference_compat=reference)
             if mesh is not None:
-                mesh = inputs.load_mesh(mesh) if isinstance(mesh, (str, os.PathLike)) else mesh
+                loaded.mesh = inputs.load_mesh(mesh) if isinstance(mesh, (str, os.PathLike)) else mesh
+                loaded.mesh_colors = inputs.vertex_colors_of(loaded.mesh)
+        return loaded
 
-        # 2. image features ----------------------------------------------------------------------
+    def encode_conditions(self, loaded: "LoadedInputs", options: GenerationOptions, rng, torch_rng, timer,
+                          counts) -> "Conditions":
+        """Image features (whole image, each mask region) and the whole-object latent."""
+        conditions = Conditions()
         with timer("image_encode"):
-            drop = self.drop_features()
-            whole_features = self.image_features(pixels[None]) if image is not None else drop
-            mask_features = (torch.cat([self.image_features(chunk[None]) for chunk in masked_pixels])
-                             if labels is not None else None)
-        dummy = torch.cat([drop, drop], dim=-1)
-
-        # 3. whole-object latent -----------------------------------------------------------------
-        normalization = None
-        if mesh is not None:
+            conditions.drop = self.drop_features()
+            conditions.whole_features = (self.image_features(loaded.pixels[None]) if loaded.pixels is not None
+                                         else conditions.drop)
+            if loaded.labels is not None:
+                conditions.mask_features = torch.cat([self.image_features(chunk[None])
+                                                      for chunk in loaded.masked_pixels])
+        if loaded.mesh is not None:
             with timer("whole_encode"):
-                center, scale = normalization_transform(np.asarray(mesh.vertices))
-                normalized = trimesh.Trimesh(apply_normalization(np.asarray(mesh.vertices), center, scale),
-                                             np.asarray(mesh.faces), process=False)
-                cloud = self.mesh_cloud([normalized], rng, reference_rng=reference)
+                center, scale = normalization_transform(np.asarray(loaded.mesh.vertices))
+                normalized = trimesh.Trimesh(apply_normalization(np.asarray(loaded.mesh.vertices), center, scale),
+                                             np.asarray(loaded.mesh.faces), process=False)
+                cloud = self.mesh_cloud([normalized], rng, reference_rng=options.reference_compat)
                 whole_scaled = self.encode_cloud(cloud, torch_rng, options.sample_posterior)
-                normalization = (center, scale)
+                conditions.normalization, conditions.normalized_mesh = (center, scale), normalized
         else:
             with timer("whole_sample"):
                 whole_cfg = options.whole_cfg_scale if options.whole_cfg_scale is not None else \
                     self.config.whole_cfg_scale
-                whole_native = self.sample_whole(whole_features, drop, options.seed, whole_cfg, options, counts)
+                whole_native = self.sample_whole(conditions.whole_features, conditions.drop, options.seed, whole_cfg,
+                                                 options, counts)
                 whole_scaled = whole_native[None] * self.config.scale_factor
-        whole_native = whole_scaled[0] / self.config.scale_factor
-        whole_mesh = None
-        if options.decode_whole:
-            with timer("decode"):
-                whole_mesh, stats = self.decode_mesh(whole_native, grid_size, options)
-                counts["field_queries"] += stats.queries
+        conditions.whole_scaled = whole_scaled
+        conditions.whole_native = whole_scaled[0] / self.config.scale_factor
+        return conditions
 
-        # 4. the part loop -------------------------------------------------------------------------
-        masked = labels is not None
+    def part_loop(self, policy, loaded: "LoadedInputs", conditions: "Conditions", mode: str,
+                  options: GenerationOptions, timer, counts) -> tuple[LoopState, str]:
+        """Sample accepted parts one position at a time until the policy, the end token or the count stops it."""
+        masked = loaded.labels is not None
+        max_parts = options.num_parts or options.max_parts or self._setting("max_parts", 40)
+        positions = len(loaded.labels) if masked else max_parts
+        if options.num_parts is not None and not masked:
+            positions = 3 * options.num_parts + 2  # room for skipped positions on the way to an exact count
         scales = self.part_guidance(mode, options)
-        use_iou = options.iou_threshold >= 0
-        check_end = (use_iou or not reference) and not (masked and reference)
-        check_duplicates = use_iou and not masked
-        single_attempt = reference and (masked or not use_iou)
-        attempts = 1 if single_attempt else options.duplicate_retries + 1
-        positions = len(labels) if masked else max_parts
-        history = (self.encode_cloud(np.zeros((self._setting("point_cloud_size", 32768), 6), np.float32), None)
-                   if reference else self.empty_history())
-        surface_cache = None if reference else SurfaceCache(self._setting("fps_max_points", 65536), rng)
-        parts, unfilled, skips = [], [], 0
+        dummy = torch.cat([conditions.drop, conditions.drop], dim=-1)
+        history = policy.initial_history()
+        state = LoopState()
         stop_reason = "mask_regions" if masked else "max_parts"
-
-        for position in tqdm(range(positions), desc="parts", disable=not options.progress):
-            label = int(labels[position]) if masked else None
-            part_image = mask_features[position:position + 1] if masked else drop
-            image_condition = torch.cat([whole_features, part_image], dim=-1)
-            geometry = torch.stack([whole_scaled, history], dim=1)
-            sigma_history = None
-            if options.infer_sigma_history > 0 and parts:
-                sigma_history = torch.tensor([[0.0, options.infer_sigma_history]], device=self.device)
-                noise = torch.randn(geometry.shape, generator=torch_rng, device="cpu").to(self.device)
-                geometry = noise_history_slots(geometry, noise, sigma_history)
-
-            accepted, failure = None, None
-            for retry in range(attempts):
-                seed = derive_seed(options.seed, position, retry, options)
-                counts["attempts"] += 1
-                with timer("part_sample"):
-                    latent = self.sample_part(image_condition, dummy, geometry, seed, scales, options,
-                                              sigma_history, counts)
-                if check_end and is_end_latent(latent, eot_threshold):
-                    failure = "end_token"
-                    if masked:
-                        continue  # a region the user marked: try another seed before giving up on it
-                    break
-                with timer("decode"):
-                    candidate, stats = self.decode_mesh(latent, grid_size, options)
-                counts["field_queries"] += stats.queries
-                counts["dense_queries"] += stats.dense_queries
-                if len(candidate.faces) == 0:
-                    failure = "empty"
-                    continue
-                if check_duplicates and parts:
-                    with timer("duplicate_check"):
-                        union = trimesh.util.concatenate([p.mesh for p in parts])
-                        overlap = (containment_ratio(union, candidate, rng) if reference
-                                   else volumetric_overlap(union, candidate))
-                    if overlap > options.iou_threshold:
-                        failure = "duplicate"
-                        continue
-                if options.postprocess:
-                    with timer("postprocess"):
-                        candidate = self.postprocess_part(candidate, options)
-                    if len(candidate.faces) == 0:
-                        failure = "empty"
-                        continue
-                accepted = GeneratedPart(candidate, latent.cpu(), seed, retry, position, label)
-                break
-
-            if failure == "end_token" and not masked and accepted is None:
+        bar = tqdm(total=positions, desc="parts", disable=not options.progress)
+        for position in range(positions):
+            label = int(loaded.labels[position]) if masked else None
+            part_image = conditions.mask_features[position:position + 1] if masked else conditions.drop
+            image_condition = torch.cat([conditions.whole_features, part_image], dim=-1)
+            geometry = torch.stack([conditions.whole_scaled, history], dim=1)
+            accepted, failure = self.sample_accepted_part(policy, state, position, image_condition, dummy, geometry,
+                                                          scales, options, timer, counts)
+            bar.update(1)
+            if failure == "end_token" and accepted is None and not policy.end_retries(state):
                 stop_reason = "end_token"
                 break
             if accepted is None:
                 if masked:
-                    unfilled.append({"mask_label": label, "reason": failure})
+                    state.unfilled.append({"mask_label": label, "reason": failure})
                     logger.warning("mask region %d gave no part (%s)", label, failure)
                     continue
-                if reference:
-                    stop_reason = "retries_exhausted"
-                    break
-                skips += 1
-                if skips >= options.max_consecutive_skips:
-                    stop_reason = "consecutive_skips"
+                reason = policy.position_failed(state)
+                if reason is not None:
+                    stop_reason = reason
                     break
                 continue
-            skips = 0
-            parts.append(accepted)
+            state.skips = 0
+            accepted.mask_label = label
+            state.parts.append(accepted)
+            reason = policy.finished(state)
+            if reason is not None:
+                stop_reason = reason
+                break
             if position + 1 < positions:  # the last position needs no history
                 with timer("history_encode"):
-                    if reference:
-                        cloud = self.mesh_cloud([p.mesh for p in parts], rng, reference_rng=True)
-                    else:
-                        surface_cache.add(accepted.mesh)
-                        pool = surface_cache.union_cloud(self._setting("fps_max_points", 65536))
-                        size = self._setting("point_cloud_size", 32768)
-                        start = int(rng.integers(len(pool)))
-                        cloud = pool[farthest_point_sample(pool, size, start_index=start)]
-                    history = self.encode_cloud(cloud, torch_rng, options.sample_posterior)
+                    history = self.encode_cloud(policy.history_cloud(state), policy.torch_rng,
+                                                options.sample_posterior)
+        bar.set_postfix_str(f"{len(state.parts)} parts, {stop_reason}")
+        bar.close()
+        return state, stop_reason
 
-        # 5. finish --------------------------------------------------------------------------------
-        with timer("finalize"):
-            for part in parts:
-                if options.postprocess and options.smooth_iters > 0 and len(part.mesh.faces) > 20:
-                    vertices, faces = taubin_smooth(np.asarray(part.mesh.vertices), np.asarray(part.mesh.faces),
-                                                    options.smooth_iters)
-                    part.mesh = trimesh.Trimesh(vertices, faces, process=False)
-                if normalization is not None and not reference:
-                    part.mesh = trimesh.Trimesh(invert_normalization(np.asarray(part.mesh.vertices), *normalization),
-                                                np.asarray(part.mesh.faces), process=False)
-            if whole_mesh is not None and normalization is not None and not reference and len(whole_mesh.faces):
-                whole_mesh = trimesh.Trimesh(invert_normalization(np.asarray(whole_mesh.vertices), *normalization),
-                                             np.asarray(whole_mesh.faces), process=False)
-        return PartResult(mode=mode, parts=parts, whole_latent=whole_native.cpu(), stop_reason=stop_reason,
-                          timings=dict(timer.seconds), counts=counts, options=options, whole_mesh=whole_mesh,
-                          unfilled_regions=unfilled, normalization=normalization, mask_labels=labels, mask=mask)
+    def sample_accepted_part(self, policy, state: LoopState, position: int, image_condition, dummy, geometry,
+                             scales, options: GenerationOptions, timer, counts) -> tuple[GeneratedPart | None, str]:
+        """Up to ``policy.attempts`` samples at one position: (the accepted part or None, the last failure)."""
+        sigma_history = None
+        if options.infer_sigma_history > 0 and state.parts:
+            sigma_history = torch.tensor([[0.0, options.infer_sigma_history]], device=self.device)
+            noise = torch.randn(geometry.shape, generator=policy.torch_rng, device="cpu").to(self.device)
+            geometry = noise_history_slots(geometry, noise, sigma_history)
+        failure = ""
+        for retry in range(policy.attempts):
+            seed = policy.seed(position, retry)
+            counts["attempts"] += 1
+            with timer("part_sample"):
+                latent = self.sample_part(image_condition, dummy, geometry, seed, scales, options, sigma_history,
+                                          counts)
+            if policy.tests_end(state) and policy.is_end(latent):
+                failure = "end_token"
+                if policy.end_retries(state):
+                    continue
+                return None, failure
+            candidate, failure = policy.candidate(latent, state, timer, counts)
+            if candidate is None:
+                continue
+            return GeneratedPart(latent=latent.cpu(), seed=seed, retries=retry, position=position,
+                                 **policy.accept(candidate, state)), ""
+        return None, failure
+
+
+@dataclass
+class LoadedInputs:
+    """Validated inputs of one run: the image tensor (3, S, S), the mask and its ordered labels with one
+    masked image per label (L, 3, S, S), the mesh in its own frame with per-vertex RGBA colours (or None)."""
+
+    pixels: torch.Tensor | None = None
+    mask: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    masked_pixels: torch.Tensor | None = None
+    mesh: "trimesh.Trimesh | None" = None
+    mesh_colors: np.ndarray | None = None
+
+
+@dataclass
+class Conditions:
+    """What the DiT is conditioned on: image features (1, T, D) of the image (or the dropped image), one
+    per mask region (L, T, D), the whole latent (scaled (1, N, C) and native (N, C)); for a mesh input,
+    the normalisation (center, scale) and the mesh in the [-1, 1] frame."""
+
+    drop: torch.Tensor | None = None
+    whole_features: torch.Tensor | None = None
+    mask_features: torch.Tensor | None = None
+    whole_scaled: torch.Tensor | None = None
+    whole_native: torch.Tensor | None = None
+    normalization: tuple | None = None
+    normalized_mesh: "trimesh.Trimesh | None" = None

@@ -81,7 +81,7 @@ def test_seeds_reference_and_independent():
 def test_mesh_mode_outputs_in_input_frame_and_duplicates_rejected(sphere_pipe, tmp_path):
     mesh = box(center=(10.0, -3.0, 2.0), size=4.0)  # far from the unit cube: parts must come back here
     result = generate_parts(sphere_pipe, mesh=mesh, output_dir=tmp_path / "out", seed=1, progress=False,
-                            max_parts=4)
+                            max_parts=4, parts="generated")
     assert result.mode == "mesh" and result.parts
     lo, hi = mesh.bounds
     for part in result.parts:
@@ -123,7 +123,7 @@ def test_end_token_stops_generation(pipe, monkeypatch):
     monkeypatch.setattr(pipe, "sample_part", fake_sample_part)
     monkeypatch.setattr(pipe.vae, "query_field", SphereField(pipe))
     monkeypatch.setattr(pipe.vae, "decoder_tokens", lambda latent: latent)
-    result = pipe.generate(mesh=box(), options=GenerationOptions(progress=False, max_parts=5))
+    result = pipe.generate(mesh=box(), options=GenerationOptions(progress=False, max_parts=5, parts="generated"))
     assert result.stop_reason == "end_token" and len(result.parts) == 1 and calls["n"] == 2
 
 
@@ -140,7 +140,7 @@ def test_failed_position_is_skipped_not_the_end(pipe, monkeypatch):
                                                                          pipe.dit.in_channels), 0.5))
     monkeypatch.setattr(pipe.vae, "decoder_tokens", lambda latent: latent)
     monkeypatch.setattr(pipe.vae, "query_field", field)
-    options = GenerationOptions(progress=False, max_parts=3, duplicate_retries=0)
+    options = GenerationOptions(progress=False, max_parts=3, duplicate_retries=0, parts="generated")
     result = pipe.generate(mesh=box(), options=options)
     assert [p.position for p in result.parts][:1] == [1]  # position 0 failed, position 1 accepted
 
@@ -178,9 +178,11 @@ def test_real_random_networks_run_every_mode(pipe, tmp_path):
             assert result.stop_reason == "mask_regions"
 
 
-def test_same_seed_same_bytes(sphere_pipe, tmp_path):
+@pytest.mark.parametrize("parts", ["generated", "input"])
+def test_same_seed_same_bytes(sphere_pipe, tmp_path, parts):
     for name in ("a", "b"):
-        generate_parts(sphere_pipe, mesh=box(), output_dir=tmp_path / name, seed=3, progress=False, max_parts=3)
+        generate_parts(sphere_pipe, mesh=box(), output_dir=tmp_path / name, seed=3, progress=False, max_parts=3,
+                       parts=parts)
     names = sorted(p.name for p in (tmp_path / "a").glob("mesh_*.glb"))
     assert names
     for n in names:

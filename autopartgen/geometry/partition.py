@@ -1,0 +1,402 @@
+"""Sharing out an input mesh's volume between parts, and cutting the mesh along the shares.
+
+The input-anchored part loop (``autopartgen.pipeline``) works on a label grid over the cell centres of
+the [-1, 1] cube (``grid`` cells per axis, indexed ``[x, y, z]``, cell ``i`` centred at
+``-1 + (i + 0.5) * 2 / grid``):
+
+    OUTSIDE (-2)   a cell outside the input's volume
+    UNCLAIMED (-1) a cell inside the input that no part has claimed yet
+    k >= 0         a cell of part k
+
+Each sampled part latent claims unclaimed cells where its decoded field is positive
+(:func:`claim_cells`); the DiT's history is the surface of the claimed region
+(:func:`claimed_region_cloud`); at the end the cells nobody claimed join the part they touch most
+(:func:`fill_unclaimed`), the labels are extended to the whole cube (:func:`extend_labels`), and each
+part's region of space becomes a closed mesh (:func:`region_meshes`) that is intersected with the input
+(:func:`cut_by_regions`). The regions tile space, so the cut parts tile the input: each part keeps the
+input's own surface (every original triangle inside its region, at full resolution, with its colours)
+and gains smooth cut faces where it meets its neighbours.
+
+All functions are pure: arrays in, arrays out, randomness from an explicit ``numpy.random.Generator``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from autopartgen.geometry.voxels import grid_centres, parity_votes, surface_voxels
+
+logger = logging.getLogger(__name__)
+
+OUTSIDE = -2
+UNCLAIMED = -1
+
+# The six face neighbours of a cell.
+_NEIGHBOUR_STEPS = [(axis, step) for axis in range(3) for step in (-1, 1)]
+
+
+# ------------------------------------------------------------------------------------------------
+# the input's volume
+# ------------------------------------------------------------------------------------------------
+def input_volume(vertices: np.ndarray, faces: np.ndarray, grid: int, surface_points: np.ndarray | None = None
+                 ) -> np.ndarray:
+    """Cells of the [-1, 1] cube inside a mesh: ``(grid, grid, grid)`` bool.
+
+    Inside = at least two of the three axis-parallel rays through the cell centre crossed the surface an
+    odd number of times (robust to small holes). A mesh with no interior at this grid (an open sheet, a
+    shape thinner than a cell) is represented by the cells its ``surface_points`` ``(N, 3)`` fall in.
+    """
+    inside = parity_votes(np.asarray(vertices, np.float64)[np.asarray(faces, np.int64)], grid) >= 2
+    if surface_points is not None:
+        # Thin features (a rod thinner than a cell) hold no cell centre; their surface cells keep them.
+        inside |= surface_voxels(surface_points, grid)
+    return inside
+
+
+def new_label_grid(inside: np.ndarray) -> np.ndarray:
+    """A label grid with every inside cell UNCLAIMED and every other cell OUTSIDE: int32, inside's shape."""
+    return np.where(inside, UNCLAIMED, OUTSIDE).astype(np.int32)
+
+
+def cell_centres(cells: np.ndarray, grid: int) -> np.ndarray:
+    """Integer cell indices ``(M, 3)`` -> centre coordinates ``(M, 3)`` float32 in the [-1, 1] frame."""
+    return grid_centres(grid).astype(np.float32)[cells]
+
+
+# ------------------------------------------------------------------------------------------------
+# claiming
+# ------------------------------------------------------------------------------------------------
+def claim_cells(labels: np.ndarray, cells: np.ndarray, field_values: np.ndarray, threshold: float = 0.0
+                ) -> np.ndarray:
+    """Which of ``cells`` a candidate part would claim: unclaimed cells where its field exceeds ``threshold``.
+
+    Args:
+        labels: the label grid (G, G, G).
+        cells: (M, 3) int cell indices the field was evaluated at.
+        field_values: (M,) the part's inside-positive field at those cells' centres.
+    Returns:
+        (M,) bool.
+    """
+    unclaimed = labels[cells[:, 0], cells[:, 1], cells[:, 2]] == UNCLAIMED
+    return unclaimed & (np.asarray(field_values) > threshold)
+
+
+def fill_unclaimed(labels: np.ndarray) -> np.ndarray:
+    """Give every UNCLAIMED cell a part: each connected unclaimed region joins the part it shares most
+    cell faces with; a region that touches no part joins the nearest part. Returns a new grid.
+
+    With no part at all the input stays whole: every inside cell becomes part 0.
+    """
+    labels = labels.copy()
+    unclaimed = labels == UNCLAIMED
+    if not unclaimed.any():
+        return labels
+    num_parts = int(labels.max()) + 1
+    if num_parts == 0:
+        labels[unclaimed] = 0
+        return labels
+    regions, num_regions = ndimage.label(unclaimed)
+    contacts = np.zeros((num_regions + 1, num_parts), dtype=np.int64)
+    for axis, step in _NEIGHBOUR_STEPS:
+        neighbour = np.roll(labels, -step, axis=axis)
+        edge = [slice(None)] * 3
+        edge[axis] = slice(-1, None) if step > 0 else slice(0, 1)  # np.roll wraps around: drop those
+        valid = unclaimed & (neighbour >= 0)
+        valid[tuple(edge)] = False
+        np.add.at(contacts, (regions[valid], neighbour[valid]), 1)
+    joined = np.argmax(contacts, axis=1)
+    touching = contacts.sum(axis=1) > 0
+    labels[unclaimed] = np.where(touching[regions[unclaimed]], joined[regions[unclaimed]], UNCLAIMED)
+    still = labels == UNCLAIMED
+    if still.any():  # islands touching no part: the nearest labelled cell
+        _, nearest = ndimage.distance_transform_edt(labels < 0, return_indices=True)
+        labels[still] = labels[tuple(index[still] for index in nearest)]
+    return labels
+
+
+def extend_labels(labels: np.ndarray) -> np.ndarray:
+    """Every cell (inside or not) takes the label of the nearest labelled cell: the parts' regions then
+    tile the whole cube. ``labels`` must hold at least one part."""
+    if not (labels >= 0).any():
+        raise ValueError("extend_labels needs at least one labelled cell")
+    _, nearest = ndimage.distance_transform_edt(labels < 0, return_indices=True)
+    return labels[tuple(nearest)]
+
+
+# ------------------------------------------------------------------------------------------------
+# the history: the surface of the claimed region
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class SurfaceSamples:
+    """Area-uniform samples of the input surface and the inside cell each one belongs to.
+
+    points, normals: (S, 3) float32 in the [-1, 1] frame. cells: (S, 3) int, the nearest inside cell.
+    area: total surface area of the input (frame units squared).
+    """
+
+    points: np.ndarray
+    normals: np.ndarray
+    cells: np.ndarray
+    area: float
+
+
+def nearest_inside_cells(points: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """(S, 3) points -> (S, 3) int index of the nearest inside cell (the containing cell when inside)."""
+    grid = inside.shape[0]
+    index = np.clip(np.floor((np.asarray(points) + 1.0) * (grid / 2.0)).astype(np.int64), 0, grid - 1)
+    _, nearest = ndimage.distance_transform_edt(~inside, return_indices=True)
+    return np.stack([nearest[a][index[:, 0], index[:, 1], index[:, 2]] for a in range(3)], axis=1)
+
+
+def claimed_region_cloud(labels: np.ndarray, surface: SurfaceSamples, size: int, rng: np.random.Generator
+                         ) -> np.ndarray:
+    """Surface of the claimed region as the encoder's input: (size, 6) float32 [xyz, normal].
+
+    The region's surface is the input's own surface over claimed cells plus the cut between claimed and
+    unclaimed inside cells (cell faces, normals pointing out of the claimed region). Points are drawn in
+    proportion to the two areas. Empty claimed region -> an all-zero cloud (the start-of-sequence history).
+    """
+    grid = labels.shape[0]
+    cell = 2.0 / grid
+    claimed = labels >= 0
+    on_claimed = claimed[surface.cells[:, 0], surface.cells[:, 1], surface.cells[:, 2]]
+    outer_area = surface.area * on_claimed.mean() if len(on_claimed) else 0.0
+
+    # Cut faces between a claimed cell and an unclaimed inside cell, per axis and direction.
+    centres = grid_centres(grid)
+    face_centres, face_normals, face_axes = [], [], []
+    for axis in range(3):
+        low = [slice(None)] * 3
+        high = [slice(None)] * 3
+        low[axis], high[axis] = slice(0, -1), slice(1, None)
+        a, b = labels[tuple(low)], labels[tuple(high)]
+        for sign, mask in ((1.0, (a >= 0) & (b == UNCLAIMED)), (-1.0, (b >= 0) & (a == UNCLAIMED))):
+            idx = np.argwhere(mask)
+            if len(idx) == 0:
+                continue
+            centre = centres[idx].copy()
+            centre[:, axis] += 0.5 * cell  # the face between cell i and i + 1 along the axis
+            normal = np.zeros_like(centre)
+            normal[:, axis] = sign
+            face_centres.append(centre)
+            face_normals.append(normal)
+            face_axes.append(np.full(len(idx), axis))
+    cut_area = sum(len(c) for c in face_centres) * cell * cell
+    total = outer_area + cut_area
+    if total <= 0:
+        return np.zeros((size, 6), np.float32)
+
+    n_outer = int(round(size * outer_area / total))
+    n_cut = size - n_outer
+    clouds = []
+    if n_outer > 0:
+        pool = np.flatnonzero(on_claimed)
+        pick = rng.choice(pool, size=n_outer, replace=n_outer > len(pool))
+        clouds.append(np.concatenate([surface.points[pick], surface.normals[pick]], axis=1))
+    if n_cut > 0 and face_centres:
+        centre = np.concatenate(face_centres)
+        normal = np.concatenate(face_normals)
+        axes = np.concatenate(face_axes)
+        pick = rng.integers(len(centre), size=n_cut)
+        offsets = (rng.random((n_cut, 3)) - 0.5) * cell
+        offsets[np.arange(n_cut), axes[pick]] = 0.0  # stay on the face's plane
+        clouds.append(np.concatenate([centre[pick] + offsets, normal[pick]], axis=1))
+    return np.concatenate(clouds).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------------------
+# regions of space and cutting the input
+# ------------------------------------------------------------------------------------------------
+def region_meshes(labels: np.ndarray, num_parts: int, smooth_cells: float = 1.0, pad: int = 2
+                  ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Closed meshes of the parts' regions of space, which tile the (padded) cube between them.
+
+    Args:
+        labels: (G, G, G) label grid with every cell labelled 0..num_parts-1 (see :func:`extend_labels`).
+        num_parts: number of parts.
+        smooth_cells: Gaussian blur of each part's indicator, in cells; the region of part k is where its
+            blurred indicator beats every other part's, so boundaries are smooth surfaces rather than
+            cell staircases, and neighbouring regions share them.
+        pad: cells added around the cube (labels copied outward), so regions reach past the input.
+    Returns:
+        per part ``(vertices (V, 3) float64, faces (F, 3) int64)``, outward-wound, in the [-1, 1] frame;
+        a part with no region gets empty arrays.
+    """
+    from skimage.measure import marching_cubes
+
+    grid = labels.shape[0]
+    cell = 2.0 / grid
+    padded = np.pad(labels, pad, mode="edge")
+    scores = np.stack([ndimage.gaussian_filter((padded == k).astype(np.float32), smooth_cells, mode="nearest")
+                       if smooth_cells > 0 else (padded == k).astype(np.float32) for k in range(num_parts)])
+    if num_parts == 1:
+        margins = scores - 0.5
+    else:
+        top2 = np.sort(scores, axis=0)[-2:]
+        best_other = np.where(scores >= top2[1][None], top2[0][None], top2[1][None])
+        margins = scores - best_other
+    origin = -1.0 + (0.5 - pad) * cell  # centre of padded cell 0
+    meshes = []
+    for k in range(num_parts):
+        margin = np.pad(margins[k], 1, constant_values=-1.0)  # a closed surface around the padded cube
+        if margin.max() <= 0:
+            meshes.append((np.zeros((0, 3)), np.zeros((0, 3), np.int64)))
+            continue
+        vertices, faces, _, _ = marching_cubes(margin, level=0.0)
+        vertices = origin + (vertices - 1.0) * cell
+        faces = faces.astype(np.int64)
+        if _signed_volume(vertices, faces) < 0:
+            faces = faces[:, ::-1]
+        meshes.append((vertices, faces))
+    return meshes
+
+
+def _signed_volume(vertices: np.ndarray, faces: np.ndarray) -> float:
+    tri = vertices[faces]
+    return float(np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum() / 6.0)
+
+
+@dataclass
+class CutPart:
+    """One part cut from the input: vertices (V, 3), faces (F, 3), per-vertex RGBA uint8 colours (or None),
+    and ``cut_faces`` (F,) bool: True for the new faces where the part meets a neighbour. ``closed`` says
+    whether it is a closed solid (the input was)."""
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    colors: np.ndarray | None
+    cut_faces: np.ndarray
+    closed: bool
+
+
+def cut_by_regions(vertices: np.ndarray, faces: np.ndarray, regions: list, colors: np.ndarray | None = None,
+                   face_labels: np.ndarray | None = None) -> list[CutPart]:
+    """Cut a mesh into parts along region meshes that tile space.
+
+    A closed (manifold) input is intersected with each region (``manifold3d`` booleans: exact, and the
+    input's colours carry over to its own faces); every part is then a closed solid. Any other input is
+    split by ``face_labels`` (F,) (the region each triangle's centroid lies in), so parts are open
+    surfaces made of the input's whole triangles.
+
+    Args:
+        vertices, faces: the input mesh (V, 3), (F, 3) in the regions' frame.
+        regions: per part ``(vertices, faces)`` of its region (see :func:`region_meshes`).
+        colors: optional (V, 4) uint8 RGBA per input vertex.
+        face_labels: (F,) int part of each input triangle, for the open-surface fallback.
+    Returns:
+        one :class:`CutPart` per region (empty arrays where a region holds none of the input).
+    """
+    solid = _manifold(vertices, faces, colors)
+    if solid is None:
+        if face_labels is None:
+            raise ValueError("the input is not a closed manifold; pass face_labels for the open-surface split")
+        logger.info("input mesh is not a closed manifold: parts are open surfaces of its own triangles")
+        return [_faces_subset(vertices, faces, colors, face_labels == k) for k in range(len(regions))]
+    input_id = solid.original_id()
+    parts = []
+    for region_vertices, region_faces in regions:
+        if len(region_faces) == 0:
+            parts.append(_faces_subset(vertices, faces, colors, np.zeros(len(faces), bool)))
+            continue
+        region = _manifold(region_vertices, region_faces, None)
+        piece = (solid ^ region).to_mesh() if region is not None else None
+        if piece is None or len(piece.tri_verts) == 0:
+            parts.append(_faces_subset(vertices, faces, colors, np.zeros(len(faces), bool)))
+            continue
+        props = np.asarray(piece.vert_properties, dtype=np.float64)
+        tris = np.asarray(piece.tri_verts, dtype=np.int64)
+        # manifold3d keeps one vertex per property value along seams (input colours | cut faces) and lists
+        # the duplicates in its merge vectors: weld them so the part is one closed surface.
+        from_input = _faces_from(piece, input_id, len(tris))
+        merge_from = np.asarray(piece.merge_from_vert, np.int64)
+        merge_to = np.asarray(piece.merge_to_vert, np.int64)
+        on_input = np.zeros(len(props), bool)
+        on_input[tris[from_input].reshape(-1)] = True
+        take = on_input[merge_from] & ~on_input[merge_to]  # the welded vertex keeps the input's colour
+        props[merge_to[take], 3:] = props[merge_from[take], 3:]
+        weld = np.arange(len(props))
+        weld[merge_from] = merge_to
+        tris = weld[tris]
+        parts.append(_cut_part(props, tris, from_input, colors is not None))
+    return parts
+
+
+def _faces_from(piece, original_id: int, num_tris: int) -> np.ndarray:
+    """(T,) bool: the triangles of a boolean's output that came from the solid with ``original_id``."""
+    from_solid = np.zeros(num_tris, bool)
+    run_index = np.asarray(piece.run_index)
+    for run, original in enumerate(np.asarray(piece.run_original_id)):
+        if int(original) == original_id:
+            from_solid[run_index[run] // 3:run_index[run + 1] // 3] = True
+    return from_solid
+
+
+def _manifold(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray | None):
+    """A manifold3d solid of a mesh (vertex properties: xyz, then RGBA in [0, 1]), or None if not closed."""
+    import manifold3d
+
+    props = np.asarray(vertices, np.float32)
+    if colors is not None:
+        props = np.concatenate([props, np.asarray(colors, np.float32) / 255.0], axis=1)
+    mesh = manifold3d.Mesh(np.ascontiguousarray(props), np.ascontiguousarray(np.asarray(faces, np.uint32)))
+    mesh.merge()  # weld vertices split only by their properties (UV seams, colour seams)
+    solid = manifold3d.Manifold(mesh)
+    if solid.status() != manifold3d.Error.NoError or solid.is_empty():
+        return None
+    return solid.as_original()
+
+
+def _cut_part(props: np.ndarray, tris: np.ndarray, from_input: np.ndarray, has_colors: bool) -> CutPart:
+    """Boolean output -> CutPart. Vertices stay shared (the part stays watertight); a vertex used only by cut
+    faces has no input colour and is left transparent black for the exporter to paint plain."""
+    used, inverse = np.unique(tris.reshape(-1), return_inverse=True)
+    faces = inverse.reshape(-1, 3).astype(np.int64)
+    props = props[used]
+    colors = None
+    if has_colors:
+        colors = np.clip(np.round(props[:, 3:7] * 255), 0, 255).astype(np.uint8)
+        on_input = np.zeros(len(props), bool)
+        on_input[faces[from_input].reshape(-1)] = True
+        colors[~on_input] = 0
+    return CutPart(props[:, :3].copy(), faces, colors, ~from_input, closed=True)
+
+
+def _faces_subset(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray | None, keep: np.ndarray) -> CutPart:
+    used, inverse = np.unique(faces[keep].reshape(-1), return_inverse=True)
+    return CutPart(np.asarray(vertices, np.float64)[used], inverse.reshape(-1, 3).astype(np.int64),
+                   None if colors is None else np.asarray(colors)[used], np.zeros(int(keep.sum()), bool),
+                   closed=False)
+
+
+def face_region_labels(vertices: np.ndarray, faces: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(F,) the label of the cell each triangle's centroid lies in (``labels`` extended to every cell)."""
+    grid = labels.shape[0]
+    centroids = np.asarray(vertices)[np.asarray(faces)].mean(axis=1)
+    index = np.clip(np.floor((centroids + 1.0) * (grid / 2.0)).astype(np.int64), 0, grid - 1)
+    return labels[index[:, 0], index[:, 1], index[:, 2]]
+
+
+def split_largest(labels: np.ndarray) -> np.ndarray:
+    """Split the part with the most cells in two across its longest principal axis (at the median).
+
+    Used to reach an exact part count. Returns a new grid whose new part is ``labels.max() + 1``.
+    """
+    labels = labels.copy()
+    counts = np.bincount(labels[labels >= 0].ravel())
+    largest = int(np.argmax(counts))
+    cells = np.argwhere(labels == largest)
+    if len(cells) < 2:
+        return labels
+    centred = cells - cells.mean(axis=0)
+    axis = np.linalg.svd(centred, full_matrices=False)[2][0]
+    coordinate = centred @ axis
+    upper = coordinate > np.median(coordinate)
+    if not upper.any() or upper.all():
+        upper = np.arange(len(cells)) >= len(cells) // 2
+    new = int(labels.max()) + 1
+    labels[tuple(cells[upper].T)] = new
+    return labels

@@ -1,0 +1,395 @@
+"""Loop policies: how the part loop decides, for each kind of output.
+
+``AutoPartGen._generate`` runs one loop for every mode (see ``pipeline.py``): at each part position it
+samples a latent, asks the policy whether it is the end, turns it into a candidate part, accepts it or
+tries again, and asks the policy for the next history. Everything that differs between the outputs
+lives in one of these classes:
+
+=====================  ==========================  ==========================  =================================
+                       ReferencePolicy             GeneratedPolicy (ours)      AnchoredPolicy (mesh inputs)
+=====================  ==========================  ==========================  =================================
+seeds                  seed + retry * 1009         independent per position    independent per position
+end token              not in mask modes           yes (retry in mask modes)   yes (retry in mask modes)
+a candidate is         the decoded mesh            the decoded mesh            the input cells its field claims
+duplicate test         surface-voxel containment   solid-voxel overlap         claims < min_claim of the volume
+position fails         stop                        skip (stop after 2 skips)   skip (stop after 2 skips)
+history                re-sampled union of parts   cached samples of parts     surface of the claimed region
+also stops when        --                          --                          the unclaimed rest is negligible
+parts                  decoded, normalised frame   decoded, input frame        cut from the input, input frame
+=====================  ==========================  ==========================  =================================
+
+``num_parts`` (all policies): the end token is ignored before that count and the loop stops at it;
+the anchored policy also splits its largest part while it has fewer (a generated mesh cannot be split).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import trimesh
+
+from autopartgen.geometry import partition
+from autopartgen.geometry.normalize import invert_normalization
+from autopartgen.geometry.overlap import containment_ratio, volumetric_overlap
+from autopartgen.geometry.cleanup import taubin_smooth
+from autopartgen.geometry.sampling import farthest_point_sample, sample_surface
+from autopartgen.options import GenerationOptions
+from autopartgen.sampling import is_end_latent
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class GeneratedPart:
+    """One accepted part: mesh in the output frame, its native latent (N, C) and provenance.
+
+    ``volume_share``: for parts cut from an input mesh, the share of the input's volume it holds.
+    """
+
+    mesh: "trimesh.Trimesh"
+    latent: torch.Tensor
+    seed: int
+    retries: int
+    position: int
+    mask_label: int | None = None
+    volume_share: float | None = None
+
+
+@dataclass
+class Candidate:
+    """What a sampled latent became: a decoded mesh (generated parts) or claimed input cells (anchored)."""
+
+    latent: torch.Tensor
+    mesh: "trimesh.Trimesh | None" = None
+    claimed: np.ndarray | None = None  # (M,) bool over the policy's inside cells
+    field_values: np.ndarray | None = None
+
+
+@dataclass
+class LoopState:
+    """What the loop has so far; policies read it, ``pipeline`` writes it."""
+
+    parts: list = field(default_factory=list)
+    unfilled: list = field(default_factory=list)
+    skips: int = 0
+
+
+class SurfaceCache:
+    """Per-part surface samples, so the history cloud of a union is assembled without re-sampling.
+
+    Each part is sampled once (``samples_per_part`` area-weighted points with face normals, in a
+    random order); the union's cloud takes from each part a share proportional to its area.
+    """
+
+    def __init__(self, samples_per_part: int, rng: np.random.Generator):
+        self.samples_per_part = samples_per_part
+        self.rng = rng
+        self.clouds: list[np.ndarray] = []
+        self.areas: list[float] = []
+
+    def add(self, mesh) -> None:
+        points, normals = sample_surface(np.asarray(mesh.vertices), np.asarray(mesh.faces), self.samples_per_part,
+                                         self.rng)
+        self.clouds.append(np.concatenate([points, normals], axis=1))
+        self.areas.append(float(mesh.area))
+
+    def union_cloud(self, size: int) -> np.ndarray:
+        """(size, 6) float32 area-proportional draw over all cached parts."""
+        areas = np.asarray(self.areas)
+        counts = np.floor(areas / areas.sum() * size).astype(int)
+        counts[np.argmax(areas)] += size - counts.sum()
+        counts = np.minimum(counts, self.samples_per_part)
+        return np.concatenate([cloud[:n] for cloud, n in zip(self.clouds, counts)]).astype(np.float32)
+
+
+def derive_seed(seed: int, position: int, retry: int, options: GenerationOptions) -> int:
+    """Seed of the sampling attempt ``retry`` at part ``position``.
+
+    Reference: seed + position * part_seed_stride (0) + retry * 1009, so every position starts from
+    the same noise. Default: an independent stream per (seed, position, retry).
+    """
+    if options.reference_compat:
+        return seed + position * options.part_seed_stride + retry * options.retry_seed_stride
+    return int(np.random.SeedSequence([seed, position, retry]).generate_state(1, dtype=np.uint32)[0])
+
+
+# ------------------------------------------------------------------------------------------------
+# generated parts: ours, and the released pipeline's decisions
+# ------------------------------------------------------------------------------------------------
+class GeneratedPolicy:
+    """Parts are the decoded part latents (amodal meshes), in the input mesh's frame when there is one."""
+
+    name = "generated"
+
+    def __init__(self, pipe, options: GenerationOptions, rng: np.random.Generator, torch_rng, grid_size: int,
+                 masked: bool, normalization: tuple | None):
+        self.pipe, self.options, self.rng, self.torch_rng = pipe, options, rng, torch_rng
+        self.grid_size, self.masked, self.normalization = grid_size, masked, normalization
+        self.eot_threshold = pipe._setting("eot_threshold", 0.1)
+        self.surface_cache = SurfaceCache(pipe._setting("fps_max_points", 65536), rng)
+
+    # -- decisions -----------------------------------------------------------------------------
+    @property
+    def attempts(self) -> int:
+        return self.options.duplicate_retries + 1
+
+    def seed(self, position: int, retry: int) -> int:
+        return derive_seed(self.options.seed, position, retry, self.options)
+
+    def tests_end(self, state: LoopState) -> bool:
+        return True
+
+    def end_retries(self, state: LoopState) -> bool:
+        """An end token where a part must come (a mask region, or before num_parts): try another seed."""
+        wanted = self.options.num_parts
+        return self.masked or (wanted is not None and len(state.parts) < wanted)
+
+    def is_end(self, latent: torch.Tensor) -> bool:
+        return is_end_latent(latent, self.eot_threshold)
+
+    def candidate(self, latent: torch.Tensor, state: LoopState, timer, counts) -> tuple[Candidate | None, str]:
+        """Decode, drop empty results and duplicates of the parts so far, post-process."""
+        with timer("decode"):
+            mesh, stats = self.pipe.decode_mesh(latent, self.grid_size, self.options)
+        counts["field_queries"] += stats.queries
+        counts["dense_queries"] += stats.dense_queries
+        if len(mesh.faces) == 0:
+            return None, "empty"
+        if self.options.iou_threshold >= 0 and not self.masked and state.parts:
+            with timer("duplicate_check"):
+                if self.duplicate_score(mesh, state) > self.options.iou_threshold:
+                    return None, "duplicate"
+        if self.options.postprocess:
+            with timer("postprocess"):
+                mesh = self.pipe.postprocess_part(mesh, self.options)
+            if len(mesh.faces) == 0:
+                return None, "empty"
+        return Candidate(latent, mesh=mesh), ""
+
+    def duplicate_score(self, mesh, state: LoopState) -> float:
+        union = trimesh.util.concatenate([p.mesh for p in state.parts])
+        return volumetric_overlap(union, mesh)
+
+    def accept(self, candidate: Candidate, state: LoopState) -> dict:
+        """Extra fields of the accepted GeneratedPart."""
+        return {"mesh": candidate.mesh}
+
+    def position_failed(self, state: LoopState) -> str | None:
+        """A position gave no part: the stop reason, or None to go on with the next position."""
+        if self.masked:
+            return None
+        state.skips += 1
+        if state.skips >= self.options.max_consecutive_skips and self.options.num_parts is None:
+            return "consecutive_skips"
+        if self.options.num_parts is not None and state.skips >= 2 * self.options.num_parts + 2:
+            return "consecutive_skips"
+        return None
+
+    def finished(self, state: LoopState) -> str | None:
+        """Stop before the next position? (the reason, or None)."""
+        if self.options.num_parts is not None and len(state.parts) >= self.options.num_parts:
+            return "num_parts"
+        return None
+
+    # -- history -------------------------------------------------------------------------------
+    def history_cloud(self, state: LoopState) -> np.ndarray:
+        """The encoder's input cloud (P, 6) for the union of the parts so far."""
+        self.surface_cache.add(state.parts[-1].mesh)
+        pool = self.surface_cache.union_cloud(self.pipe._setting("fps_max_points", 65536))
+        size = self.pipe._setting("point_cloud_size", 32768)
+        start = int(self.rng.integers(len(pool)))
+        return pool[farthest_point_sample(pool, size, start_index=start)]
+
+    def initial_history(self) -> torch.Tensor:
+        """The start-of-sequence history (1, N, C), scaled."""
+        return self.pipe.empty_history()
+
+    # -- output ----------------------------------------------------------------------------------
+    def finish(self, state: LoopState, timer) -> list:
+        """Accepted parts -> output parts (smoothed, mapped to the input frame)."""
+        with timer("finalize"):
+            for part in state.parts:
+                if self.options.postprocess and self.options.smooth_iters > 0 and len(part.mesh.faces) > 20:
+                    vertices, faces = taubin_smooth(np.asarray(part.mesh.vertices), np.asarray(part.mesh.faces),
+                                                    self.options.smooth_iters)
+                    part.mesh = trimesh.Trimesh(vertices, faces, process=False)
+                part.mesh = self.to_output_frame(part.mesh)
+        return state.parts
+
+    def to_output_frame(self, mesh):
+        if self.normalization is None or len(mesh.faces) == 0:
+            return mesh
+        return trimesh.Trimesh(invert_normalization(np.asarray(mesh.vertices), *self.normalization),
+                               np.asarray(mesh.faces), process=False)
+
+
+class ReferencePolicy(GeneratedPolicy):
+    """The released pipeline's decisions, for parity with its outputs (see the table in the module doc)."""
+
+    name = "reference"
+
+    @property
+    def attempts(self) -> int:
+        if self.masked or self.options.iou_threshold < 0:
+            return 1
+        return self.options.duplicate_retries + 1
+
+    def tests_end(self, state: LoopState) -> bool:
+        return self.options.iou_threshold >= 0 and not self.masked
+
+    def end_retries(self, state: LoopState) -> bool:
+        wanted = self.options.num_parts
+        return wanted is not None and len(state.parts) < wanted
+
+    def initial_history(self) -> torch.Tensor:
+        size = self.pipe._setting("point_cloud_size", 32768)
+        return self.pipe.encode_cloud(np.zeros((size, 6), np.float32), None)
+
+    def duplicate_score(self, mesh, state: LoopState) -> float:
+        union = trimesh.util.concatenate([p.mesh for p in state.parts])
+        return containment_ratio(union, mesh, self.rng)
+
+    def position_failed(self, state: LoopState) -> str | None:
+        return None if self.masked else "retries_exhausted"
+
+    def history_cloud(self, state: LoopState) -> np.ndarray:
+        return self.pipe.mesh_cloud([p.mesh for p in state.parts], self.rng, reference_rng=True)
+
+    def to_output_frame(self, mesh):
+        return mesh  # the reference leaves parts in the normalised frame
+
+
+# ------------------------------------------------------------------------------------------------
+# parts cut from the input mesh
+# ------------------------------------------------------------------------------------------------
+class AnchoredPolicy(GeneratedPolicy):
+    """Each part latent claims cells of the input's unclaimed volume; parts are cut from the input itself.
+
+    ``normalized_mesh`` is the input in the [-1, 1] frame; ``colors`` its per-vertex RGBA (or None).
+    With ``keep_generated`` the accepted latents are also decoded as meshes (``generated_parts``).
+    """
+
+    name = "input"
+    max_overlap = 0.6  # a candidate whose field lies more than this share on claimed cells is a duplicate
+
+    def __init__(self, pipe, options, rng, torch_rng, grid_size, masked, normalization, normalized_mesh,
+                 colors: np.ndarray | None = None, keep_generated: bool = False):
+        super().__init__(pipe, options, rng, torch_rng, grid_size, masked, normalization)
+        self.vertices = np.asarray(normalized_mesh.vertices, np.float64)
+        self.faces = np.asarray(normalized_mesh.faces, np.int64)
+        self.colors = colors
+        self.keep_generated = keep_generated
+        self.generated_parts: list = []
+        grid = options.anchor_grid
+        count = min(int(pipe._setting("num_surface_samples", 200_000)), 200_000)
+        points, normals = sample_surface(self.vertices, self.faces, count, rng)
+        self.inside = partition.input_volume(self.vertices, self.faces, grid, surface_points=points)
+        self.labels = partition.new_label_grid(self.inside)
+        self.cells = np.argwhere(self.inside)
+        self.cell_points = partition.cell_centres(self.cells, grid)
+        self.surface = partition.SurfaceSamples(points.astype(np.float32), normals.astype(np.float32),
+                                                partition.nearest_inside_cells(points, self.inside),
+                                                float(normalized_mesh.area))
+
+    def candidate(self, latent, state, timer, counts):
+        """The unclaimed cells inside the latent's field; too few new cells make a duplicate."""
+        with timer("decode"):
+            values = self.pipe.field_at(latent, self.cell_points)
+        counts["field_queries"] += len(self.cell_points)
+        inside_field = int((values > 0).sum())
+        if inside_field == 0:
+            return None, "empty"
+        claimed = partition.claim_cells(self.labels, self.cells, values)
+        new = int(claimed.sum())
+        if new < max(self.options.min_claim * len(self.cells), 1) or new < (1 - self.max_overlap) * inside_field:
+            return None, "duplicate"
+        return Candidate(latent, claimed=claimed, field_values=values), ""
+
+    def accept(self, candidate: Candidate, state: LoopState) -> dict:
+        index = len(state.parts)
+        claimed_cells = self.cells[candidate.claimed]
+        self.labels[tuple(claimed_cells.T)] = index
+        return {"mesh": None, "volume_share": float(candidate.claimed.sum() / len(self.cells))}
+
+    def unclaimed_share(self) -> float:
+        return float((self.labels == partition.UNCLAIMED).sum() / max(len(self.cells), 1))
+
+    def finished(self, state: LoopState) -> str | None:
+        reason = super().finished(state)
+        if reason is None and self.options.num_parts is None and self.unclaimed_share() < self.options.min_remainder:
+            reason = "input_covered"
+        return reason
+
+    def history_cloud(self, state: LoopState) -> np.ndarray:
+        pool = partition.claimed_region_cloud(self.labels, self.surface, self.pipe._setting("fps_max_points", 65536),
+                                              self.rng)
+        size = self.pipe._setting("point_cloud_size", 32768)
+        start = int(self.rng.integers(len(pool)))
+        return pool[farthest_point_sample(pool, size, start_index=start)]
+
+    def finish(self, state: LoopState, timer) -> list:
+        """Fill the unclaimed cells, reach num_parts, cut the input along the parts' regions."""
+        with timer("cut"):
+            labels = partition.fill_unclaimed(self.labels)
+            num_parts = int(labels.max()) + 1 if (labels >= 0).any() else 0
+            if num_parts == 0:  # nothing accepted: the input is one part
+                labels = np.where(self.inside, 0, labels)
+                num_parts = 1
+                state.parts.append(GeneratedPart(mesh=None, latent=torch.zeros(0), seed=self.options.seed,
+                                                 retries=0, position=0))
+            while self.options.num_parts is not None and num_parts < self.options.num_parts:
+                labels = partition.split_largest(labels)
+                if int(labels.max()) + 1 == num_parts:
+                    break  # nothing left to split
+                num_parts += 1
+                state.parts.append(GeneratedPart(mesh=None, latent=torch.zeros(0), seed=self.options.seed,
+                                                 retries=0, position=state.parts[-1].position))
+            full = partition.extend_labels(labels)
+            regions = partition.region_meshes(full, num_parts)
+            face_labels = partition.face_region_labels(self.vertices, self.faces, full)
+            cut = partition.cut_by_regions(self.vertices, self.faces, regions, self.colors, face_labels)
+            inside_labels = labels[self.inside]
+            kept = []
+            for k, (part, piece) in enumerate(zip(state.parts, cut)):
+                if len(piece.faces) == 0:
+                    logger.warning("part %d holds none of the input after the cut; dropped", k)
+                    continue
+                mesh = trimesh.Trimesh(piece.vertices, piece.faces, process=False)
+                if piece.colors is not None:
+                    mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=piece.colors)
+                mesh.metadata["cut_faces"] = piece.cut_faces
+                part.mesh = self.to_output_frame_keep_visual(mesh)
+                part.volume_share = float((inside_labels == k).mean())
+                kept.append(part)
+        if self.keep_generated:
+            with timer("decode"):
+                for part in kept:
+                    if part.latent.numel() == 0:
+                        continue
+                    mesh, _ = self.pipe.decode_mesh(part.latent, self.grid_size, self.options)
+                    if len(mesh.faces) and self.options.postprocess:
+                        mesh = self.pipe.postprocess_part(mesh, self.options)
+                    if len(mesh.faces):
+                        self.generated_parts.append(GeneratedPart(self.to_output_frame(mesh), part.latent, part.seed,
+                                                                  part.retries, part.position, part.mask_label))
+        state.parts[:] = kept
+        return kept
+
+    def to_output_frame_keep_visual(self, mesh):
+        if self.normalization is not None:
+            mesh.vertices = invert_normalization(np.asarray(mesh.vertices), *self.normalization)
+        return mesh
+
+
+def make_policy(pipe, options: GenerationOptions, rng, torch_rng, grid_size: int, masked: bool,
+                normalization, normalized_mesh=None, colors=None):
+    """The policy of a run: reference parity, parts cut from a mesh input, or generated parts."""
+    if options.reference_compat:
+        return ReferencePolicy(pipe, options, rng, torch_rng, grid_size, masked, normalization)
+    if normalized_mesh is not None and options.parts in ("input", "both"):
+        return AnchoredPolicy(pipe, options, rng, torch_rng, grid_size, masked, normalization, normalized_mesh,
+                              colors, keep_generated=options.parts == "both")
+    return GeneratedPolicy(pipe, options, rng, torch_rng, grid_size, masked, normalization)
