@@ -64,8 +64,10 @@ CONTACT_TOLERANCE = 0.02  # parts closer than this fraction of the object's diag
 SYMMETRY_TOLERANCE = 0.05  # two principal moments within 5% of each other: a candidate axis of revolution
 MIN_CIRCULARITY = 0.95  # 4 pi area / perimeter^2 of the part's outline seen along the axis (octagon: 0.948)
 PATCH_BAND = 0.002  # contact patch: samples within the pair's gap + this fraction of the object's diagonal
-PLANAR_SPREAD = 0.8  # share of the patch normals' spread along one direction above which it is planar
-CYLINDRICAL_SPREAD = 0.05  # share along the least direction below which the patch is cylindrical
+PLANAR_SPREAD = 0.75  # share of the patch normals' spread along one direction above which it is planar
+CYLINDRICAL_SPREAD = 0.05  # share along the least direction below which the patch is cylindrical ...
+HINTED_MIN_SCORE = 0.5  # --joints hinted moves only edges whose best candidate scores this (axles, pins)
+CYLINDRICAL_ARC = 0.2  # ... if the normals also turn enough across it (a 90 degree arc gives 0.18)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -81,7 +83,9 @@ class SimExportOptions:
         scale: metres per unit of the parts (the input's units times this), > 0.
         density: kg/m^3 of every part, > 0.
         collision: ``"hull"`` (one convex hull per part) or ``"decomposed"`` (coacd convex pieces).
-        joints: ``"fixed"`` (one rigid assembly) or ``"hinted"`` (best joint hint of each tree edge).
+        joints: ``"fixed"`` (one rigid assembly) or ``"hinted"``: the best joint hint of each tree edge
+            where it scores at least ``HINTED_MIN_SCORE`` (axes of round parts, cylindrical contacts);
+            planar-contact guesses (sliders, turntables) stay hints and the edge stays fixed.
         contact_tolerance: parts closer than this fraction of the object's bounding-box diagonal touch.
     """
 
@@ -394,33 +398,35 @@ def _revolution_axis(mesh: trimesh.Trimesh, props: MassProperties) -> tuple[np.n
     return _unit(axis), quality, kind
 
 
-def _surface_distance(points: np.ndarray, surface: _Surface) -> np.ndarray:
-    """Distance (M,) from points (M, 3) to a sampled surface, much finer than the sample spacing.
+def _signed_surface_distance(points: np.ndarray, surface: _Surface) -> np.ndarray:
+    """Signed distance (M,) from points (M, 3) to a sampled closed surface (< 0 inside), finer than the spacing.
 
     The distance to the tangent plane of the nearest sample is exact on flat and gently curved regions
-    whatever the spacing; ``euclidean - spacing`` bounds it from below where the nearest sample is far
-    (beyond the surface's border). Estimated here because trimesh's exact query needs the optional rtree.
+    whatever the spacing, and its sign says inside / outside; ``euclidean - spacing`` bounds it from below
+    where the nearest sample is far (beyond the surface's border). Estimated from the samples because
+    trimesh's exact queries (closest point, contains) need the optional rtree package.
     """
     euclidean, nearest = surface.tree.query(points)
-    plane = np.abs(np.einsum("ij,ij->i", points - surface.points[nearest], surface.normals[nearest]))
+    plane = np.einsum("ij,ij->i", points - surface.points[nearest], surface.normals[nearest])
     spacing = math.sqrt(surface.area / len(surface.points))
-    return np.maximum(plane, euclidean - spacing)
+    return np.sign(plane) * np.maximum(np.abs(plane), euclidean - spacing)
 
 
 def _patch(a: _Surface, b: _Surface, tolerance: float, band: float) -> dict | None:
-    """Contact patch of two parts: the samples of each that lie within ``gap + band`` of the other part.
+    """Contact patch of two parts: the samples of each inside the other or within ``gap + band`` of it.
 
     Sample-to-sample distances pick the candidates (within ``tolerance``); the patch uses the finer
-    :func:`_surface_distance` with a thin ``band``, so that the side walls next to a face-to-face contact
-    (a table leg under the top) do not swamp the contact face.
+    :func:`_signed_surface_distance` with a thin ``band``, so that the side walls next to a face-to-face
+    contact (a table leg under the top) do not swamp the contact face. Where the parts overlap, the patch
+    is the overlap's boundary (each part's surface inside the other).
     """
     cand_a = np.flatnonzero(b.tree.query(a.points, distance_upper_bound=tolerance)[0] < tolerance)
     cand_b = np.flatnonzero(a.tree.query(b.points, distance_upper_bound=tolerance)[0] < tolerance)
     if len(cand_a) + len(cand_b) == 0:
         return None
-    dist_a = _surface_distance(a.points[cand_a], b)
-    dist_b = _surface_distance(b.points[cand_b], a)
-    limit = float(np.concatenate([dist_a, dist_b]).min()) + band
+    dist_a = _signed_surface_distance(a.points[cand_a], b)
+    dist_b = _signed_surface_distance(b.points[cand_b], a)
+    limit = max(float(np.concatenate([dist_a, dist_b]).min()), 0.0) + band
     near_a, near_b = cand_a[dist_a <= limit], cand_b[dist_b <= limit]
     points = np.concatenate([a.points[near_a], b.points[near_b]])
     normals = np.concatenate([a.normals[near_a], -b.normals[near_b]])  # both as "out of a, into b"
@@ -438,7 +444,7 @@ def _patch(a: _Surface, b: _Surface, tolerance: float, band: float) -> dict | No
         normal = -normal
     if spread[2] > PLANAR_SPREAD:
         shape, quality = "planar", (spread[2] - PLANAR_SPREAD) / (1 - PLANAR_SPREAD)
-    elif spread[0] < CYLINDRICAL_SPREAD and spread[1] > 2 * CYLINDRICAL_SPREAD:
+    elif spread[0] < CYLINDRICAL_SPREAD and spread[1] > CYLINDRICAL_ARC:
         shape, quality = "cylindrical", 1 - spread[0] / CYLINDRICAL_SPREAD
     else:
         shape, quality = "curved", 0.0
@@ -682,7 +688,7 @@ def plan_simulation(meshes: Sequence[Any], colors: np.ndarray | None, options: S
     for parent, child in edges:
         hint = hint_of_pair.get((min(parent, child), max(parent, child)))
         best = hint["candidates"][0] if options.joints == "hinted" and hint and hint["candidates"] else None
-        if best is None:
+        if best is None or best["score"] < HINTED_MIN_SCORE:
             anchors[child] = props[child].center_of_mass
             reason = "touching parts, welded" if hint else "nearest part (no contact), welded"
             joints.append(SimJoint(parent, child, "fixed", np.array([0.0, 0.0, 1.0]), None, reason))
