@@ -38,7 +38,7 @@ from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
 from scipy.spatial import ConvexHull, QhullError, cKDTree
 
 from autopartgen.errors import ConfigError
-from autopartgen.geometry.sampling import as_mesh_arrays, sample_surface
+from autopartgen.geometry.sampling import as_mesh_arrays, farthest_point_sample, sample_surface
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,7 @@ MIN_MASS_FRACTION = 1e-4
 #: Principal moments are floored at this fraction of the largest one (a needle or a sheet still rotates).
 MIN_MOMENT_FRACTION = 1e-4
 
+MAX_HULL_VERTICES = 256  # a collision hull keeps at most this many vertices
 SURFACE_SAMPLES = 4096  # per part, for the contact analysis
 CONTACT_TOLERANCE = 0.02  # parts closer than this fraction of the object's diagonal touch
 SYMMETRY_TOLERANCE = 0.05  # two principal moments within 5% of each other: a candidate axis of revolution
@@ -308,8 +309,16 @@ def collision_shapes(mesh: Any, mode: str = "hull") -> list[trimesh.Trimesh]:
 
 
 def _convex_solid(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
+    """The convex hull, with at most MAX_HULL_VERTICES vertices (contact cost grows with them).
+
+    A larger hull is rebuilt from an evenly spread subset of its vertices (farthest point sampling), which
+    keeps the outline and loses at most a thin sliver between neighbouring kept vertices.
+    """
     try:
         hull = mesh.convex_hull
+        if len(hull.vertices) > MAX_HULL_VERTICES:
+            kept = farthest_point_sample(hull.vertices, MAX_HULL_VERTICES)
+            hull = trimesh.convex.convex_hull(hull.vertices[kept])
         if hull.volume > 0 and len(hull.vertices) >= 4:
             return hull
     except (QhullError, ValueError, IndexError):
