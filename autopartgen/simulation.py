@@ -578,7 +578,7 @@ def joint_hints(parts: Sequence[Any], contact_tolerance: float = CONTACT_TOLERAN
                          "shape": "planar" | "cylindrical" | "curved"},
              "candidates": [{"type": "revolute" | "prismatic", "axis": unit [x, y, z],
                              "origin": a point on the axis, "limits": null (continuous) or [lo, hi]
-                             (metres along the axis for prismatic), "part": the part whose symmetry
+                             (travel along the axis for prismatic), "part": the part whose symmetry
                              gave the axis or null, "score": 0..1, "reason": "..."}, ...]}
 
         Candidates are sorted best first; lengths, areas and points are in the parts' units and frame.
