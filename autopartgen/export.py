@@ -52,10 +52,13 @@ _STAGING_PREFIX = ".autopartgen-staging-"
 MANIFEST_FORMAT = "autopartgen.parts"
 MANIFEST_FORMAT_VERSION = 1
 
-# Names autopartgen may write; an existing file with such a name that we did not write is a conflict.
+# Names autopartgen may write (relative, "/"-separated); an existing file with such a name that we did not
+# write is a conflict. The simulation bundle's meshes live one level down, in meshes/.
 _OUTPUT_NAME = re.compile(
-    r"^(mesh_\d{3,}\.glb|mesh_combined\.glb|parts\.json|preview\.png|mask_colored\.png|mask_palette\.json|whole\.glb)$"
+    r"^(mesh_\d{3,}\.glb|mesh_combined\.glb|parts\.json|preview\.png|mask_colored\.png|mask_palette\.json|whole\.glb"
+    r"|object\.urdf|object\.xml|meshes/part_\d{3,}(?:_collision_\d{3,})?\.obj)$"
 )
+_OUTPUT_SUBFOLDERS = ("meshes",)
 
 
 def part_file_name(index: int) -> str:
@@ -279,7 +282,7 @@ def part_record(
     return record
 
 
-def write_manifest(path: str | os.PathLike, parts: Sequence[dict], run: dict) -> Path:
+def write_manifest(path: str | os.PathLike, parts: Sequence[dict], run: dict, joints: list | None = None) -> Path:
     """Write ``parts.json`` atomically.
 
     Args:
@@ -288,6 +291,7 @@ def write_manifest(path: str | os.PathLike, parts: Sequence[dict], run: dict) ->
         run: per-run fields: mode, options, config and weights identity, per-stage timings, stop reason,
             unfilled mask regions, ... written as given (must be JSON-serialisable; numpy scalars are
             converted).
+        joints: optional joint hints (:func:`autopartgen.simulation.joint_hints`), written as ``"joints"``.
 
     Returns:
         The path. The file holds ``{"format", "format_version", "package_version", "num_parts",
@@ -301,6 +305,8 @@ def write_manifest(path: str | os.PathLike, parts: Sequence[dict], run: dict) ->
         "run": run,
         "parts": list(parts),
     }
+    if joints is not None:
+        manifest["joints"] = list(joints)
     return atomic_write(path, _dumps(manifest))
 
 
@@ -383,13 +389,39 @@ def _write_owned(folder: Path, names: set[str]) -> None:
     atomic_write(folder / OWNERSHIP_FILE, _dumps({"tool": "autopartgen", "files": sorted(names)}))
 
 
+def _listed_names(folder: Path) -> list[str]:
+    """Relative names in ``folder`` and in our subfolders (only real folders: a link is never followed)."""
+    names = [p.name for p in folder.iterdir()]
+    for sub in _OUTPUT_SUBFOLDERS:
+        if (folder / sub).is_dir() and not (folder / sub).is_symlink():
+            names += [f"{sub}/{p.name}" for p in (folder / sub).iterdir()]
+    return names
+
+
+def _inside_plain_folders(folder: Path, name: str) -> bool:
+    """Whether every folder between ``folder`` and ``name`` is a real folder (no link leads elsewhere)."""
+    parent = folder
+    for part in name.split("/")[:-1]:
+        parent = parent / part
+        if parent.is_symlink() or not parent.is_dir():
+            return False
+    return True
+
+
 def _foreign_outputs(folder: Path, names: Sequence[str] | None = None) -> list[str]:
-    """Existing files with one of our output names that we did not write."""
+    """Existing files with one of our output names that we did not write (subfolders included).
+
+    A subfolder name of ours (``meshes``) that exists as a file or a link counts as foreign when one of
+    ``names`` would go inside it.
+    """
     owned = _read_owned(folder)
-    candidates = names if names is not None else [p.name for p in folder.iterdir()]
-    return sorted(
-        n for n in candidates if _OUTPUT_NAME.match(n) and n not in owned and os.path.lexists(folder / n)
-    )
+    candidates = names if names is not None else _listed_names(folder)
+    foreign = {n for n in candidates if _OUTPUT_NAME.match(n) and n not in owned and os.path.lexists(folder / n)}
+    for name in candidates:
+        sub = name.split("/")[0]
+        if "/" in name and os.path.lexists(folder / sub) and not _inside_plain_folders(folder, name):
+            foreign.add(sub)
+    return sorted(foreign)
 
 
 class OutputDir:
@@ -422,7 +454,8 @@ class OutputDir:
             shutil.rmtree(staging, ignore_errors=True)
 
     def _commit(self, staging: Path) -> None:
-        new = sorted(p.name for p in staging.iterdir() if p.is_file() and _OUTPUT_NAME.match(p.name))
+        new = sorted(name for name in (p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
+                     if _OUTPUT_NAME.match(name))
         conflicts = _foreign_outputs(self.path, new)
         if conflicts:
             raise OutputPathError(
@@ -432,11 +465,16 @@ class OutputDir:
         old = _read_owned(self.path)
         _write_owned(self.path, old | set(new))
         for name in sorted(new, key=lambda n: n == MANIFEST):  # manifest last
+            (self.path / name).parent.mkdir(exist_ok=True)
             os.replace(staging / name, self.path / name)
         for name in sorted(old - set(new)):
             target = self.path / name
-            if target.is_file() and not target.is_symlink():
+            if _inside_plain_folders(self.path, name) and target.is_file() and not target.is_symlink():
                 target.unlink()
+        for sub in _OUTPUT_SUBFOLDERS:  # a subfolder we emptied goes too; one holding anything else stays
+            with contextlib.suppress(OSError):
+                if any(n.startswith(sub + "/") for n in old) and not (self.path / sub).is_symlink():
+                    (self.path / sub).rmdir()
         _write_owned(self.path, set(new))
         logger.info("wrote %d files to %s", len(new), self.path)
 
@@ -489,13 +527,15 @@ UNFILLED_REGION_RGBA = (128, 128, 128, 255)  # mask regions that produced no par
 
 
 def export_result(result: Any, out: OutputDir, run: dict, preview: bool = True, write_whole: bool = False,
-                  preview_size: int = 384) -> list[str]:
+                  preview_size: int = 384, sim_export: Any = None) -> list[str]:
     """Write a :class:`~autopartgen.pipeline.PartResult` into a prepared output folder, as one set.
 
     Files: ``mesh_000.glb`` ... (one per part, node ``part_000`` ...), ``mesh_combined.glb`` (one
     coloured node per part), ``parts.json`` (per part and per run), ``preview.png`` (assembled and
     exploded), for mask inputs ``mask_colored.png`` + ``mask_palette.json`` (same colours as the parts;
     a region without a part is grey and maps to ``null``), and optionally ``whole.glb``.
+    With ``sim_export`` (a :class:`~autopartgen.simulation.SimExportOptions`), ``parts.json`` also holds the
+    joint hints (``"joints"``) and, for its formats, ``object.urdf`` / ``object.xml`` + ``meshes/``.
 
     Returns:
         The names written.
@@ -524,6 +564,12 @@ def export_result(result: Any, out: OutputDir, run: dict, preview: bool = True, 
                                      region_files)
         if write_whole and result.whole_mesh is not None and len(result.whole_mesh.faces):
             write_glb(stage / WHOLE_GLB, [result.whole_mesh], ["whole"])
-        write_manifest(stage / MANIFEST, records, run)
-        written = sorted(p.name for p in stage.iterdir())
+        joints = None
+        if sim_export is not None and meshes:
+            from autopartgen.simulation import export_simulation, joint_hints
+
+            joints = joint_hints(meshes, sim_export.contact_tolerance)
+            export_simulation(meshes, colors, stage, sim_export)
+        write_manifest(stage / MANIFEST, records, run, joints)
+        written = sorted(p.relative_to(stage).as_posix() for p in stage.rglob("*") if p.is_file())
     return written
