@@ -54,6 +54,7 @@ def run_info(pipe: AutoPartGen, result: PartResult, inputs: dict) -> dict:
     """The per-run section of parts.json."""
     return {
         "mode": result.mode,
+        "parts": result.parts_kind,
         "inputs": {k: str(v) for k, v in inputs.items() if v is not None},
         "options": dataclasses.asdict(result.options),
         "config": pipe.config.name,
@@ -114,6 +115,9 @@ def add_generate_arguments(parser) -> None:
     parser.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
     defaults = GenerationOptions()
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--parts", choices=["input", "generated", "both"], default=defaults.parts,
+                        help=GenerationOptions.__dataclass_fields__["parts"].metadata["help"])
+    parser.add_argument("--num_parts", type=int, help=GenerationOptions.__dataclass_fields__["num_parts"].metadata["help"])
     parser.add_argument("--max_parts", type=int, help="most parts to generate (default: the config's)")
     parser.add_argument("--grid_size", type=int, help="final extraction grid (default: the config's)")
     parser.add_argument("--num_steps", type=int, help="diffusion steps (default: the config's)")
@@ -141,7 +145,7 @@ def add_generate_arguments(parser) -> None:
 
 def options_from_args(args) -> GenerationOptions:
     return GenerationOptions(
-        seed=args.seed, max_parts=args.max_parts, grid_size=args.grid_size, num_steps=args.num_steps,
+        seed=args.seed, parts=args.parts, num_parts=args.num_parts, max_parts=args.max_parts, grid_size=args.grid_size, num_steps=args.num_steps,
         whole_cfg_scale=args.whole_cfg_scale, image_cfg_scale=args.image_cfg_scale,
         geometry_cfg_scale=args.geometry_cfg_scale, mask_image_cfg_scale=args.mask_image_cfg_scale,
         mask_geometry_cfg_scale=args.mask_geometry_cfg_scale, iou_threshold=args.iou_threshold,

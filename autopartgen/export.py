@@ -56,9 +56,11 @@ MANIFEST_FORMAT_VERSION = 1
 # write is a conflict. The simulation bundle's meshes live one level down, in meshes/.
 _OUTPUT_NAME = re.compile(
     r"^(mesh_\d{3,}\.glb|mesh_combined\.glb|parts\.json|preview\.png|mask_colored\.png|mask_palette\.json|whole\.glb"
-    r"|object\.urdf|object\.xml|meshes/part_\d{3,}(?:_collision_\d{3,})?\.obj)$"
+    r"|object\.urdf|object\.xml|meshes/part_\d{3,}(?:_collision_\d{3,})?\.obj"
+    r"|generated/mesh_\d{3,}\.glb|generated/mesh_combined\.glb)$"
 )
-_OUTPUT_SUBFOLDERS = ("meshes",)
+_OUTPUT_SUBFOLDERS = ("meshes", "generated")
+GENERATED_DIR = "generated"  # with --parts both: the generated (decoded) parts beside the cut ones
 
 
 def part_file_name(index: int) -> str:
@@ -129,6 +131,15 @@ def _colored_mesh(mesh: Any, name: str, rgba: np.ndarray | None, color_mode: str
     if len(faces) == 0:
         raise ValueError(f"{name} has no faces; drop empty parts before export")
     result = trimesh.Trimesh(vertices=vertices, faces=faces, process=False)
+    own_colors = _own_vertex_colors(mesh)
+    if own_colors is not None:
+        # A part cut from a coloured or textured input keeps the input's look; its new cut faces (vertices
+        # with alpha 0 from the cut) take the part's plain colour.
+        own_colors = own_colors.copy()
+        plain = own_colors[:, 3] == 0
+        own_colors[plain] = np.asarray(rgba, np.uint8) if rgba is not None else (180, 180, 180, 255)
+        result.visual = ColorVisuals(result, vertex_colors=own_colors)
+        return result
     if rgba is None:
         return result
     rgba = np.asarray(rgba, dtype=np.uint8)
@@ -142,6 +153,15 @@ def _colored_mesh(mesh: Any, name: str, rgba: np.ndarray | None, color_mode: str
     else:
         raise ValueError(f"unknown color_mode {color_mode!r}; use 'material' or 'vertex'")
     return result
+
+
+def _own_vertex_colors(mesh: Any) -> np.ndarray | None:
+    """(V, 4) uint8 vertex colours a trimesh carries (parts cut from a coloured input), else None."""
+    visual = getattr(mesh, "visual", None)
+    if visual is None or getattr(visual, "kind", None) != "vertex":
+        return None
+    colors = np.asarray(visual.vertex_colors, np.uint8)
+    return colors if colors.shape == (len(mesh.vertices), 4) else None
 
 
 def write_glb(
@@ -533,7 +553,8 @@ def export_result(result: Any, out: OutputDir, run: dict, preview: bool = True, 
     Files: ``mesh_000.glb`` ... (one per part, node ``part_000`` ...), ``mesh_combined.glb`` (one
     coloured node per part), ``parts.json`` (per part and per run), ``preview.png`` (assembled and
     exploded), for mask inputs ``mask_colored.png`` + ``mask_palette.json`` (same colours as the parts;
-    a region without a part is grey and maps to ``null``), and optionally ``whole.glb``.
+    a region without a part is grey and maps to ``null``), and optionally ``whole.glb``. With
+    ``result.generated_parts`` (``--parts both``) the generated parts go in ``generated/`` as well.
     With ``sim_export`` (a :class:`~autopartgen.simulation.SimExportOptions`), ``parts.json`` also holds the
     joint hints (``"joints"``) and, for its formats, ``object.urdf`` / ``object.xml`` + ``meshes/``.
 
@@ -548,8 +569,17 @@ def export_result(result: Any, out: OutputDir, run: dict, preview: bool = True, 
             write_part_glbs(meshes, stage, colors)
             write_combined_glb(meshes, stage / COMBINED_GLB, colors)
         for i, part in enumerate(result.parts):
+            extra = {"kind": getattr(result, "parts_kind", "generated")}
+            if getattr(part, "volume_share", None) is not None:
+                extra["input_volume_share"] = round(float(part.volume_share), 6)
             records.append(part_record(part.mesh, part_file_name(i), colors[i], part.mask_label, part.seed,
-                                       part.retries, position=part.position))
+                                       part.retries, position=part.position, **extra))
+        generated = [p.mesh for p in (getattr(result, "generated_parts", None) or []) if len(p.mesh.faces)]
+        if generated:
+            (stage / GENERATED_DIR).mkdir()
+            generated_colors = part_palette(len(generated))
+            write_part_glbs(generated, stage / GENERATED_DIR, generated_colors)
+            write_combined_glb(generated, stage / GENERATED_DIR / COMBINED_GLB, generated_colors)
         if preview and meshes:
             from autopartgen.render import render_preview
 

@@ -333,7 +333,7 @@ class AnchoredPolicy(GeneratedPolicy):
     def finish(self, state: LoopState, timer) -> list:
         """Fill the unclaimed cells, reach num_parts, cut the input along the parts' regions."""
         with timer("cut"):
-            labels = partition.fill_unclaimed(self.labels)
+            labels = partition.fill_unclaimed(partition.release_fragments(partition.fill_unclaimed(self.labels)))
             num_parts = int(labels.max()) + 1 if (labels >= 0).any() else 0
             if num_parts == 0:  # nothing accepted: the input is one part
                 labels = np.where(self.inside, 0, labels)

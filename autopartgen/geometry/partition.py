@@ -118,6 +118,22 @@ def fill_unclaimed(labels: np.ndarray) -> np.ndarray:
     return labels
 
 
+def release_fragments(labels: np.ndarray, keep_ratio: float = 0.5) -> np.ndarray:
+    """Unclaim the stray pieces of each part: a connected piece (6-connected cells) smaller than
+    ``keep_ratio`` times the part's largest piece becomes UNCLAIMED again, so that :func:`fill_unclaimed`
+    gives it to the part it touches most. Lossy part fields claim such crumbs around their neighbours.
+    Returns a new grid."""
+    labels = labels.copy()
+    for k in range(int(labels.max()) + 1):
+        pieces, count = ndimage.label(labels == k)
+        if count < 2:
+            continue
+        sizes = np.bincount(pieces.ravel())[1:]
+        small = np.flatnonzero(sizes < keep_ratio * sizes.max()) + 1
+        labels[np.isin(pieces, small)] = UNCLAIMED
+    return labels
+
+
 def extend_labels(labels: np.ndarray) -> np.ndarray:
     """Every cell (inside or not) takes the label of the nearest labelled cell: the parts' regions then
     tile the whole cube. ``labels`` must hold at least one part."""
