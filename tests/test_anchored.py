@@ -1,0 +1,248 @@
+"""Parts cut from the input mesh (the input-anchored loop): tiling, closed solids, frame and appearance.
+
+The DiT and the VAE field are replaced by controlled stand-ins where a decision is checked: part latent k
+carries a point (its first three channels); its field is ``0.55 - |x - point|`` (a ball), and an all-zero
+latent is the end token. One test runs the real random-weight networks of the golden small config.
+"""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import trimesh
+from PIL import Image
+
+from autopartgen.api import generate_parts
+from autopartgen.eval import metrics
+from autopartgen.geometry import partition
+from autopartgen.geometry.normalize import apply_normalization
+from autopartgen.inputs import load_mesh
+from autopartgen.pipeline import AutoPartGen, GenerationOptions
+from tests.test_pipeline import small_config
+
+BALL_RADIUS = 0.55
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return AutoPartGen.from_config(small_config(), device="cpu", seed=0)
+
+
+def ball_latent(pipe, centre):
+    latent = torch.full((pipe.dit.num_latents, pipe.dit.in_channels), 1.0)
+    latent[:, :3] = torch.tensor(centre, dtype=torch.float32)
+    return latent
+
+
+@pytest.fixture()
+def ball_pipe(pipe, monkeypatch):
+    """Parts: balls at the given centres (normalised frame), in order, then the end token."""
+    centres = [(-0.6, 0.0, 0.0), (0.6, 0.0, 0.0), (0.0, 0.5, 0.0)]
+    calls = {"n": 0}
+
+    def sample_part(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > len(centres):
+            return torch.zeros(pipe.dit.num_latents, pipe.dit.in_channels)
+        return ball_latent(pipe, centres[calls["n"] - 1])
+
+    def field_at(latent, points):
+        return (BALL_RADIUS - np.linalg.norm(points - latent[0, :3].numpy(), axis=1)).astype(np.float32)
+
+    monkeypatch.setattr(pipe, "sample_part", sample_part)
+    monkeypatch.setattr(pipe, "field_at", field_at)
+    calls["reset"] = lambda: calls.update(n=0)
+    return pipe, calls
+
+
+def textured_mesh(frame_seed=0):
+    """A closed, UV-textured solid (a box fused with a cylinder) in an arbitrary frame, and its texture."""
+    body = trimesh.creation.box(extents=(2.0, 1.0, 1.0))
+    post = trimesh.creation.cylinder(radius=0.3, height=1.2, sections=24)
+    post.apply_translation((0.0, 0.0, 0.0))
+    post.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, (1, 0, 0)))
+    post.apply_translation((0.0, 0.9, 0.0))
+    solid = body.union(post)
+    solid = solid.subdivide()
+    # Planar UVs from x, z; the texture is a smooth colour ramp with a stripe, so colours differ per vertex.
+    v = solid.vertices
+    uv = np.stack([(v[:, 0] + 1.0) / 2.0, (v[:, 2] + 0.5)], axis=1).clip(0, 1)
+    size = 64
+    yy, xx = np.mgrid[0:size, 0:size]
+    texture = np.stack([xx * 4, yy * 4, np.where((xx // 8) % 2 == 0, 200, 40)], axis=-1).astype(np.uint8)
+    image = Image.fromarray(texture, "RGB")
+    solid.visual = trimesh.visual.TextureVisuals(uv=uv, image=image)
+    rng = np.random.default_rng(frame_seed)
+    rotation = trimesh.transformations.random_rotation_matrix(rng.random(3))
+    solid.apply_transform(rotation)
+    solid.apply_scale(3.7)
+    solid.apply_translation((12.0, -4.0, 30.0))
+    return solid, texture
+
+
+def texture_colour(texture, uv):
+    """Independent nearest-texel lookup (OpenGL UV: v up, image row 0 at the top)."""
+    h, w = texture.shape[:2]
+    col = np.clip(np.round(uv[:, 0] * (w - 1)).astype(int), 0, w - 1)
+    row = np.clip(np.round((1.0 - uv[:, 1]) * (h - 1)).astype(int), 0, h - 1)
+    return texture[row, col]
+
+
+def occupancy_in(mesh_or_parts, normalization, grid=64):
+    meshes = mesh_or_parts if isinstance(mesh_or_parts, list) else [mesh_or_parts]
+    return [metrics.occupancy((apply_normalization(np.asarray(m.vertices), *normalization), np.asarray(m.faces)),
+                              grid) for m in meshes]
+
+
+# ------------------------------------------------------------------------------------------------
+# the label grid
+# ------------------------------------------------------------------------------------------------
+def test_unclaimed_regions_join_the_part_they_touch_most():
+    labels = np.full((6, 6, 6), partition.OUTSIDE, np.int32)
+    labels[1:5, 1:5, 1:5] = partition.UNCLAIMED
+    labels[1:5, 1:5, 1] = 0        # a 4x4 wall of part 0
+    labels[1, 1:5, 2:5] = 1        # a 4x3 wall of part 1
+    filled = partition.fill_unclaimed(labels)
+    assert (filled[1:5, 1:5, 1:5] >= 0).all() and (filled[labels == partition.OUTSIDE] == partition.OUTSIDE).all()
+    # The one unclaimed region touches part 0 on 3x4 = 12 faces and part 1 on 3x3 = 9: it joins part 0.
+    assert (filled[2:5, 1:5, 2:5] == 0).all()
+
+
+def test_stray_pieces_rejoin_a_neighbour():
+    labels = np.full((8, 8, 8), partition.OUTSIDE, np.int32)
+    labels[1:7, 1:7, 1:7] = 0
+    labels[1:7, 1:7, 4:7] = 1
+    labels[3, 3, 2] = 1  # a crumb of part 1 inside part 0
+    cleaned = partition.fill_unclaimed(partition.release_fragments(labels))
+    assert cleaned[3, 3, 2] == 0 and (cleaned[1:7, 1:7, 4:7] == 1).all()
+
+
+def test_regions_tile_space_and_cut_a_closed_mesh_into_closed_parts():
+    solid = trimesh.creation.icosphere(subdivisions=3, radius=0.9)
+    grid = 32
+    inside = partition.input_volume(solid.vertices, solid.faces, grid)
+    labels = partition.new_label_grid(inside)
+    x = partition.grid_centres(grid)[:, None, None] * np.ones((grid, grid, grid))
+    y = partition.grid_centres(grid)[None, :, None] * np.ones((grid, grid, grid))
+    labels[inside & (x < 0)] = 0
+    labels[inside & (x >= 0) & (y < 0)] = 1
+    labels[inside & (x >= 0) & (y >= 0)] = 2
+    regions = partition.region_meshes(partition.extend_labels(labels), 3)
+    parts = partition.cut_by_regions(solid.vertices, solid.faces, regions)
+    volumes = []
+    for part in parts:
+        mesh = trimesh.Trimesh(part.vertices, part.faces, process=False)
+        assert part.closed and mesh.is_watertight and mesh.volume > 0
+        assert part.cut_faces.any() and not part.cut_faces.all()
+        volumes.append(mesh.volume)
+    assert sum(volumes) == pytest.approx(solid.volume, rel=2e-3)  # no gap or overlap beyond triple-junction slivers
+    assert volumes[0] == pytest.approx(solid.volume / 2, rel=0.05)
+
+
+def test_open_mesh_is_split_by_its_own_triangles():
+    sheet = trimesh.creation.icosphere(subdivisions=2, radius=0.9)
+    sheet.update_faces(sheet.triangles_center[:, 2] < 0.5)  # an open bowl: not a closed manifold
+    labels = np.zeros((16, 16, 16), np.int32)
+    labels[8:] = 1
+    regions = partition.region_meshes(labels, 2)
+    face_labels = partition.face_region_labels(sheet.vertices, sheet.faces, labels)
+    parts = partition.cut_by_regions(sheet.vertices, sheet.faces, regions, face_labels=face_labels)
+    assert [p.closed for p in parts] == [False, False]
+    assert sum(len(p.faces) for p in parts) == len(sheet.faces)
+
+
+# ------------------------------------------------------------------------------------------------
+# the loop
+# ------------------------------------------------------------------------------------------------
+def test_textured_mesh_in_any_frame_is_tiled_by_parts_that_keep_its_look(ball_pipe, tmp_path):
+    pipe, _ = ball_pipe
+    solid, texture = textured_mesh()
+    path = tmp_path / "textured.glb"
+    solid.export(path)
+    mesh = load_mesh(path)
+    result = generate_parts(pipe, mesh=mesh, output_dir=tmp_path / "out", progress=False, seed=0)
+    assert result.parts_kind == "input" and len(result.parts) == 3
+    assert result.stop_reason in ("end_token", "input_covered")
+
+    # Tiling: the parts' union is the input's volume and they hardly overlap (64^3, normalised frame).
+    target = occupancy_in(mesh, result.normalization)[0]
+    occupancies = occupancy_in([p.mesh for p in result.parts], result.normalization)
+    union = np.logical_or.reduce(occupancies)
+    assert (union & target).sum() / (union | target).sum() >= 0.95
+    pairwise = sum((a & b).sum() for i, a in enumerate(occupancies) for b in occupancies[:i])
+    assert pairwise / target.sum() <= 0.03
+    for part in result.parts:
+        assert part.mesh.is_watertight  # a closed input gives closed parts
+    assert sum(p.volume_share for p in result.parts) == pytest.approx(1.0, abs=1e-6)
+
+    # Appearance: every part vertex on the input's surface has the texture's colour at that point. The
+    # boolean keeps the input's vertices, so each such vertex is an input vertex with a known UV.
+    uv_of = {tuple(np.round(v, 5)): uv for v, uv in zip(solid.vertices, solid.visual.uv)}
+    errors = []
+    for part in result.parts:
+        colours = part.mesh.visual.vertex_colors
+        cut = part.mesh.metadata["cut_faces"]
+        on_input = np.unique(part.mesh.faces[~cut])
+        for index in on_input:
+            uv = uv_of.get(tuple(np.round(part.mesh.vertices[index], 5)))
+            if uv is not None:
+                errors.append(np.abs(colours[index, :3].astype(int) - texture_colour(texture, uv[None])[0]).max())
+    assert len(errors) > 100
+    assert np.percentile(errors, 95) <= 20  # a few texels off at UV seams, at most
+
+    # The written GLB carries the colours (COLOR_0) and parts.json the kind and volume shares.
+    reloaded = trimesh.load(tmp_path / "out" / "mesh_000.glb", force="mesh")
+    assert reloaded.visual.kind == "vertex"
+    manifest = json.loads((tmp_path / "out" / "parts.json").read_text())
+    assert manifest["run"]["parts"] == "input"
+    assert [p["kind"] for p in manifest["parts"]] == ["input"] * 3
+    assert sum(p["input_volume_share"] for p in manifest["parts"]) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_parts_both_writes_generated_parts_in_a_subfolder(ball_pipe, tmp_path, monkeypatch):
+    pipe, _ = ball_pipe
+
+    def decode_mesh(latent, grid_size, options):
+        ball = trimesh.creation.icosphere(subdivisions=2, radius=BALL_RADIUS)
+        ball.apply_translation(latent[0, :3].numpy().astype(np.float64))
+        return ball, None
+
+    monkeypatch.setattr(pipe, "decode_mesh", decode_mesh)
+    mesh = trimesh.creation.box(extents=(2.0, 1.2, 1.0))
+    result = generate_parts(pipe, mesh=mesh, output_dir=tmp_path / "out", progress=False, parts="both")
+    assert len(result.generated_parts) == len(result.parts) == 3
+    assert sorted(p.name for p in (tmp_path / "out" / "generated").iterdir()) == \
+        ["mesh_000.glb", "mesh_001.glb", "mesh_002.glb", "mesh_combined.glb"]
+    # generated parts are the balls (amodal), cut parts stay inside the box
+    assert result.generated_parts[0].mesh.extents.max() == pytest.approx(2 * BALL_RADIUS, rel=0.05)
+    for part in result.parts:
+        assert np.all(part.mesh.bounds[0] >= mesh.bounds[0] - 1e-6) and np.all(part.mesh.bounds[1] <= mesh.bounds[1] + 1e-6)
+
+
+@pytest.mark.parametrize("num_parts", [2, 5])
+def test_num_parts_is_exact_with_parts_cut_from_the_input(ball_pipe, num_parts):
+    pipe, _ = ball_pipe
+    mesh = trimesh.creation.box(extents=(2.0, 1.2, 1.0))
+    result = pipe.generate(mesh=mesh, options=GenerationOptions(progress=False, num_parts=num_parts))
+    assert len(result.parts) == num_parts
+    if num_parts == 2:
+        assert result.stop_reason == "num_parts"
+
+
+def test_release_style_networks_run_the_anchored_loop(pipe, tmp_path):
+    """The golden small config (release architecture, random weights): whatever it proposes, the parts tile."""
+    mesh = trimesh.creation.capsule(height=1.0, radius=0.4)
+    mesh.apply_translation((5.0, 1.0, -2.0))
+    result = pipe.generate(mesh=mesh, options=GenerationOptions(progress=False, max_parts=3, grid_size=16))
+    assert result.parts_kind == "input" and 1 <= len(result.parts) <= 3
+    target = occupancy_in(mesh, result.normalization)[0]
+    union = np.logical_or.reduce(occupancy_in([p.mesh for p in result.parts], result.normalization))
+    assert (union & target).sum() / (union | target).sum() >= 0.95
+
+
+def test_reference_mode_ignores_parts_input(pipe, monkeypatch):
+    mesh = trimesh.creation.box(extents=(1.0, 1.0, 1.0))
+    monkeypatch.setattr(pipe, "sample_part", lambda *a, **k: torch.zeros(pipe.dit.num_latents, pipe.dit.in_channels))
+    result = pipe.generate(mesh=mesh, options=GenerationOptions(progress=False, reference_compat=True))
+    assert result.parts_kind == "reference"
