@@ -16,13 +16,13 @@ logger = logging.getLogger(__name__)
 
 
 def _generate_one(seed: int, out: str, categories: list[str], split: str, views: int, size: int,
-                  resolution: int, samples: bool) -> dict:
+                  resolution: int, samples: bool, corpus: str) -> dict:
     from autopartgen.data.dataset import generate_and_write
     from autopartgen.data.procedural import category_for_seed
 
     category = category_for_seed(seed, categories)
     try:
-        return generate_and_write(Path(out), seed, category, split, views, size, resolution, samples)
+        return generate_and_write(Path(out), seed, category, split, views, size, resolution, samples, corpus=corpus)
     except Exception as error:  # one bad object must not stop a long run; it is reported at the end
         logger.debug("seed %d failed", seed, exc_info=True)
         return {"id": f"{category}_{seed}", "category": category, "error": f"{type(error).__name__}: {error}"}
@@ -30,9 +30,11 @@ def _generate_one(seed: int, out: str, categories: list[str], split: str, views:
 
 def run_generate(args) -> int:
     from autopartgen.data.dataset import SPLITS, split_seeds
-    from autopartgen.data.procedural import CATEGORIES
+    from autopartgen.data.procedural import CATEGORIES, CORPUS_VERSIONS, corpus_categories
 
-    categories = args.categories or list(CATEGORIES)
+    if args.corpus not in CORPUS_VERSIONS:
+        raise ConfigError(f"unknown corpus {args.corpus}; choose from {', '.join(CORPUS_VERSIONS)}")
+    categories = args.categories or corpus_categories(args.corpus)
     unknown = [c for c in categories if c not in CATEGORIES]
     if unknown:
         raise ConfigError(f"unknown categories {', '.join(unknown)}; choose from: {', '.join(CATEGORIES)}")
@@ -46,7 +48,8 @@ def run_generate(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     seeds = split_seeds(args.split, args.seed, args.n)
     job = partial(_generate_one, out=str(out), categories=categories, split=args.split, views=args.views,
-                  size=args.size, resolution=args.resolution, samples=not args.no_samples)
+                  size=args.size, resolution=args.resolution, samples=not args.no_samples,
+                  corpus=args.corpus)
     start = time.perf_counter()
     results = []
     bar = tqdm(total=len(seeds), desc="objects", unit="obj", disable=args.quiet)
@@ -108,7 +111,9 @@ def add_cli(subparsers) -> None:
     gen.add_argument("--out", required=True, help="dataset folder (created; existing objects are kept)")
     gen.add_argument("--n", type=int, required=True, help="number of objects")
     gen.add_argument("--seed", type=int, default=0, help="first seed offset within the split's seed range")
-    gen.add_argument("--categories", nargs="+", default=None, help="categories (default: all)")
+    gen.add_argument("--corpus", default="v2", help="v2 (default): 31 + robotics/appliance categories, blended "
+                     "joints, turn about +Y, non-uniform scale; v1: the 31 original categories as first generated")
+    gen.add_argument("--categories", nargs="+", default=None, help="categories (default: all of the corpus)")
     gen.add_argument("--views", type=int, default=2, help="rendered views per object")
     gen.add_argument("--size", type=int, default=256, help="view size in pixels")
     gen.add_argument("--resolution", type=int, default=64, help="marching-cubes cells across the object")
