@@ -1,4 +1,4 @@
-"""Containers and tableware (v1: mug, bottle, teapot, vase, bucket)."""
+"""Containers and tableware (v1: mug, bottle, teapot, vase, bucket; v2: kettle, jar, spray bottle)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from autopartgen.data.procedural.primitives import (
-    Union, bezier, box, capsule, cylinder, ellipsoid, lathe, rot_z, sphere, torus, tube,
+    Union, bezier, box, capsule, cone, cylinder, ellipsoid, lathe, rot_z, sphere, torus, tube,
 )
 from autopartgen.data.procedural.registry import PartList, register
 from autopartgen.data.procedural.sampler import Sampler
@@ -123,4 +123,61 @@ def bucket(s: Sampler) -> PartList:
     if s.chance(0.5):
         for sx in (-1, 1):
             parts.append(("handle_mount", box([sx * (rr - 0.03), hy, 0], [0.05, 0.06, 0.06], 0.015)))
+    return parts
+
+
+@register("kettle", since="v2")
+def kettle(s: Sampler) -> PartList:
+    """An electric kettle: base (power stand), body (with its handle and spout), lid, switch."""
+    r = s.u(0.35, 0.5)
+    h = s.prop(0.8, 1.1, "height")
+    base_h = s.u(0.05, 0.09)
+    parts: PartList = [("base", cylinder([0, base_h / 2, 0], r * 1.1, base_h / 2, 0.02))]
+    rt = r * s.u(0.6, 0.85)
+    y0 = base_h
+    body = [lathe([0, y0, 0], [[0, 0], [r, 0], [r * 1.02, h * 0.5], [rt, h], [0, h]])]
+    sx = s.choice([-1, 1])
+    hp = bezier([-sx * rt * 0.9, y0 + h * 0.9, 0], [-sx * (r + 0.35), y0 + h * 0.7, 0], [-sx * r * 0.95, y0 + h * 0.15, 0], 8)
+    body.append(tube(hp, s.u(0.04, 0.06)))
+    body.append(cone([sx * (rt + 0.05), y0 + h * 0.85, 0], 0.1, 0.09, 0.04, rot_z(-sx * 0.9)))
+    parts.append(("body", Union(body)))
+    parts.append(("lid", Union([cylinder([0, y0 + h + 0.02, 0], rt * 0.85, 0.03, 0.015),
+                                sphere([0, y0 + h + 0.07, 0], 0.045)])))
+    if s.chance(0.7):
+        parts.append(("switch", box([0, y0 + h * 0.12, r * 1.01 + 0.01], [0.035, 0.03, 0.03], 0.01)))
+    return parts
+
+
+@register("jar", since="v2")
+def jar(s: Sampler) -> PartList:
+    """A jar with a screw lid (and an optional lid knob, part of the lid)."""
+    r = s.u(0.35, 0.55)
+    h = s.prop(0.8, 1.4, "height")
+    nr = r * s.u(0.7, 0.95)
+    prof = [[0, 0], [r * 0.95, 0], [r, 0.06], [r, h * 0.8], [nr, h * 0.92], [nr, h], [0, h]]
+    parts: PartList = [("body", lathe([0, 0, 0], prof))]
+    lh = s.u(0.08, 0.16)
+    lid = [cylinder([0, h + lh / 2 - 0.04, 0], nr + 0.03, lh / 2, 0.02)]
+    if s.chance(0.4):
+        lid.append(sphere([0, h + lh - 0.02, 0], 0.06))
+    parts.append(("lid", Union(lid)))
+    return parts
+
+
+@register("spray_bottle", since="v2")
+def spray_bottle(s: Sampler) -> PartList:
+    """A spray bottle: body, sprayer head (screwed on), trigger (turning)."""
+    r = s.u(0.22, 0.3)
+    h = s.prop(0.9, 1.2, "height")
+    nr = r * 0.45
+    parts: PartList = [("body", lathe([0, 0, 0], [[0, 0], [r, 0], [r, h * 0.75], [nr, h * 0.9], [nr, h], [0, h]]))]
+    head_h = s.u(0.18, 0.26)
+    hy = h + head_h / 2
+    nozzle = s.u(0.18, 0.26)
+    parts.append(("sprayer", Union([cylinder([0, h + 0.02, 0], nr + 0.03, 0.04, 0.01),
+                                    box([nozzle / 2 - 0.02, hy, 0], [nozzle / 2 + 0.05, head_h / 2, 0.05], 0.03)])))
+    tilt = s.u(0.1, 0.4)
+    top = np.array([nozzle * 0.5, hy - head_h * 0.4, 0.0])
+    tip = top + 0.22 * np.array([math.sin(tilt), -math.cos(tilt), 0.0])
+    parts.append(("trigger", capsule(top, tip, 0.03)))
     return parts

@@ -1,4 +1,4 @@
-"""Vehicles (v1: car, truck, airplane, rocket, boat, bicycle)."""
+"""Vehicles (v1: car, truck, airplane, rocket, boat, bicycle; v2: cart, tractor, trolley)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import math
 
 import numpy as np
 
+from autopartgen.data.procedural.assembly import wheel
 from autopartgen.data.procedural.primitives import (
     Intersection, Shape, Union, box, capsule, cone, cylinder, ellipsoid, extrusion, half_space_below, rod,
-    rot_x, rot_y, superellipsoid, torus,
+    rot_x, rot_y, rot_z, superellipsoid, torus,
 )
 from autopartgen.data.procedural.registry import PartList, register
 from autopartgen.data.procedural.sampler import Sampler
@@ -175,4 +176,121 @@ def bicycle(s: Sampler) -> PartList:
         crank = Union([capsule(bb + [-0.09, -0.09, 0.06], bb + [0.09, 0.09, -0.06], 0.022),
                        cylinder(bb, 0.1, 0.02, 0.005, rot_x(math.pi / 2))])
         parts.append(("crank", crank))
+    return parts
+
+
+# --- corpus v2: wheels and axles, one part per wheel (and per swivelling caster fork) ----------------
+
+
+@register("cart", since="v2")
+def cart(s: Sampler) -> PartList:
+    """A hand cart: frame (tray with walls, push handle and axles) and two or four wheels."""
+    length = s.prop(1.0, 1.5, "length")
+    hw = s.u(0.3, 0.45)
+    wr = s.u(0.12, 0.22)
+    wall = s.u(0.1, 0.25)
+    floor_y = wr + 0.08
+    t = 0.025
+    frame = [box([0, floor_y, 0], [length / 2, t, hw], 0.01)]
+    for sx in (-1, 1):
+        frame.append(box([sx * (length / 2 - t), floor_y + wall / 2, 0], [t, wall / 2, hw], 0.008))
+    for sz in (-1, 1):
+        frame.append(box([0, floor_y + wall / 2, sz * (hw - t)], [length / 2, wall / 2, t], 0.008))
+    grip = np.array([-length / 2 - s.u(0.25, 0.4), floor_y + s.u(0.6, 0.8), 0.0])
+    for sz in (-1, 1):
+        frame.append(rod([-length / 2, floor_y + wall, sz * (hw - 0.04)], grip + [0, 0, sz * (hw - 0.04)], 0.02))
+    frame.append(rod(grip + [0, 0, -hw], grip + [0, 0, hw], 0.025))
+    four = s.chance(0.5)
+    axles = [length / 2 - wr * 1.2, -length / 2 + wr * 1.2] if four else [s.u(-0.1, 0.1)]
+    ww = s.u(0.05, 0.08)
+    for x in axles:
+        frame.append(rod([x, wr, -hw - ww], [x, wr, hw + ww], 0.02))
+        frame.append(box([x, (wr + floor_y) / 2, 0], [0.03, (floor_y - wr) / 2 + 0.01, hw * 0.8], 0.01))
+    if not four:  # a stand at the front keeps it level
+        frame.append(rod([length / 2 - 0.1, floor_y, 0], [length / 2 - 0.1, 0.02, 0], 0.025))
+    parts: PartList = [("frame", Union(frame))]
+    tyre = s.chance(0.7)
+    for tag, x in zip(("f", "r"), axles) if four else [("", axles[0])]:
+        for sz, side in ((1, "l"), (-1, "r")):
+            parts.append((f"wheel_{tag}{side}" if tag else f"wheel_{side}", _wheel3(x, wr, sz * (hw + ww), ww, tyre)))
+    return parts
+
+
+def _wheel3(x, radius, z, width, tyre) -> Shape:
+    """A wheel standing on the ground (centre height = radius) at (x, z), axle along +Z."""
+    return wheel([x, radius, z], radius, width, tyre)
+
+
+@register("tractor", since="v2")
+def tractor(s: Sampler) -> PartList:
+    """A farm tractor: body (hood, cab frame, seat, axles, exhaust), four wheels (big at the rear), steering wheel."""
+    length = s.prop(1.6, 2.0, "length")
+    hw = s.u(0.3, 0.4)
+    rr = s.u(0.45, 0.6)
+    fr = rr * s.u(0.5, 0.7)
+    rw, fw = s.u(0.18, 0.26), s.u(0.1, 0.16)
+    rx, fx = -length / 2 + rr, length / 2 - fr
+    hood_y = fr + 0.2
+    body = [box([(fx + rx) / 2 + 0.2, hood_y, 0], [(fx - rx) / 2 + 0.1, 0.18, hw * 0.6], 0.05),
+            rod([rx, rr, -hw - rw * 0.5], [rx, rr, hw + rw * 0.5], 0.05),
+            rod([fx, fr, -hw * 0.9], [fx, fr, hw * 0.9], 0.04),
+            box([rx, rr + 0.05, 0], [0.25, 0.12, hw * 0.7], 0.03)]
+    seat_y = rr + 0.25
+    body.append(box([rx, seat_y, 0], [0.13, 0.05, 0.16], 0.03))
+    cab = s.chance(0.6)
+    roof_y = seat_y + s.u(0.6, 0.8)
+    if cab:
+        for sx in (-1, 1):
+            for sz in (-1, 1):
+                body.append(rod([rx + sx * 0.3, rr + 0.1, sz * hw * 0.7], [rx + sx * 0.3, roof_y, sz * hw * 0.7], 0.025))
+        body.append(box([rx, roof_y, 0], [0.38, 0.03, hw * 0.8], 0.015))
+    if s.chance(0.7):
+        body.append(rod([fx - 0.25, hood_y + 0.15, hw * 0.3], [fx - 0.25, hood_y + s.u(0.4, 0.6), hw * 0.3], 0.03))
+    parts: PartList = [("body", Union(body))]
+    for sz, side in ((1, "l"), (-1, "r")):
+        parts.append((f"wheel_r{side}", wheel([rx, rr, sz * (hw + rw * 0.5)], rr, rw, True)))
+        parts.append((f"wheel_f{side}", wheel([fx, fr, sz * (hw * 0.9 + fw * 0.5)], fr, fw, True)))
+    col_top = np.array([rx + 0.3, seat_y + 0.3, 0.0])
+    parts.append(("steering_wheel", Union([torus(col_top, 0.1, 0.015, rot_z(0.9)),
+                                           rod(col_top, col_top + [0.1, -0.2, 0], 0.015)])))
+    return parts
+
+
+@register("trolley", since="v2")
+def trolley(s: Sampler) -> PartList:
+    """A shopping / utility trolley: basket frame with push handle, and per corner a swivelling caster fork
+    and its wheel (fork_fl, wheel_fl, ...)."""
+    length = s.prop(0.7, 1.0, "length")
+    hw = s.u(0.25, 0.35)
+    wr = s.u(0.05, 0.08)
+    fork_h = wr * 2 + 0.04
+    base_y = fork_h + 0.02
+    basket_h = s.u(0.3, 0.5)
+    basket_y = base_y + s.u(0.3, 0.5)
+    t = 0.015
+    frame = [box([0, base_y, 0], [length / 2, 0.02, hw], 0.01)]
+    for sx in (-1, 1):
+        for sz in (-1, 1):
+            frame.append(rod([sx * (length / 2 - 0.03), base_y, sz * (hw - 0.03)],
+                             [sx * (length / 2 - 0.03), basket_y, sz * (hw - 0.03)], 0.018))
+    shell = [box([0, basket_y, 0], [length / 2, t, hw], 0.005)]
+    for sx in (-1, 1):
+        shell.append(box([sx * (length / 2 - t), basket_y + basket_h / 2, 0], [t, basket_h / 2, hw], 0.005))
+    for sz in (-1, 1):
+        shell.append(box([0, basket_y + basket_h / 2, sz * (hw - t)], [length / 2, basket_h / 2, t], 0.005))
+    grip_y = basket_y + basket_h + s.u(0.05, 0.2)
+    gx = -length / 2 - s.u(0.05, 0.15)
+    for sz in (-1, 1):
+        frame.append(rod([-length / 2, basket_y + basket_h * 0.8, sz * (hw - 0.05)], [gx, grip_y, sz * (hw - 0.05)], 0.016))
+    frame.append(rod([gx, grip_y, -hw], [gx, grip_y, hw], 0.022))
+    parts: PartList = [("frame", Union(frame + shell))]
+    for sx, tx in ((1, "f"), (-1, "r")):
+        for sz, tz in ((1, "l"), (-1, "r")):
+            cx, cz = sx * (length / 2 - 0.06), sz * (hw - 0.06)
+            fork = Union([cylinder([cx, base_y - 0.03, cz], 0.03, 0.02, 0.008),
+                          box([cx, wr + 0.01 + (base_y - 0.05 - wr) / 2, cz + 0.035], [0.02, (base_y - 0.05 - wr) / 2 + 0.03, 0.006], 0.003),
+                          box([cx, wr + 0.01 + (base_y - 0.05 - wr) / 2, cz - 0.035], [0.02, (base_y - 0.05 - wr) / 2 + 0.03, 0.006], 0.003),
+                          box([cx, base_y - 0.055, cz], [0.02, 0.006, 0.04], 0.003)])
+            parts.append((f"fork_{tx}{tz}", fork))
+            parts.append((f"wheel_{tx}{tz}", wheel([cx, wr, cz], wr, 0.045, False, hub=False)))
     return parts
