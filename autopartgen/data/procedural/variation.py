@@ -50,9 +50,9 @@ class ShapeVariation:
 NO_VARIATION = ShapeVariation()
 
 
-def draw_variation(seed: int, blend_range=(0.02, 0.07), log_scale: float = 0.18) -> ShapeVariation:
+def draw_variation(seed: int, blend_range=(0.02, 0.07), log_scale: float = 0.12) -> ShapeVariation:
     """The variation of object ``seed``: blend radius uniform in ``blend_range``, yaw uniform in [-pi, pi),
-    each axis scaled by ``exp(U(-log_scale, log_scale))`` (at most about 1.2x apart at the default)."""
+    each axis scaled by ``exp(U(-log_scale, log_scale))`` (axes at most 1.27x apart at the default)."""
     rng = np.random.default_rng([int(seed), VARIATION_STREAM])
     blend = float(rng.uniform(*blend_range))
     yaw = float(rng.uniform(-math.pi, math.pi))

@@ -292,5 +292,5 @@ def trolley(s: Sampler) -> PartList:
                           box([cx, wr + 0.01 + (base_y - 0.05 - wr) / 2, cz - 0.035], [0.02, (base_y - 0.05 - wr) / 2 + 0.03, 0.006], 0.003),
                           box([cx, base_y - 0.055, cz], [0.02, 0.006, 0.04], 0.003)])
             parts.append((f"fork_{tx}{tz}", fork))
-            parts.append((f"wheel_{tx}{tz}", wheel([cx, wr, cz], wr, 0.045, False, hub=False)))
+            parts.append((f"wheel_{tx}{tz}", wheel([cx, wr, cz], wr, 0.035, False, hub=False)))
     return parts
