@@ -102,6 +102,25 @@ def run_import(args) -> int:
     return 0
 
 
+def run_import_articulated(args) -> int:
+    from autopartgen.data.importers.articulated import write_pose_variants
+
+    if args.data_command == "import-mjcf":
+        from autopartgen.data.importers.mjcf import read_mjcf
+
+        model = read_mjcf(Path(args.src), exclude=args.exclude)
+    else:
+        from autopartgen.data.importers.urdf import read_urdf
+
+        model = read_urdf(Path(args.src), package_dirs=[Path(p) for p in args.package_dir])
+    folders = write_pose_variants(model, Path(args.out), args.id or Path(args.src).stem, n_random=args.poses,
+                                  seed=args.seed, category=args.category, licence=args.licence,
+                                  resolution=args.resolution, n_views=args.views, size=args.size)
+    for folder in folders:
+        print(folder)
+    return 0
+
+
 def add_cli(subparsers) -> None:
     parser = subparsers.add_parser("data", help="generate, check or import part datasets")
     sub = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
@@ -137,3 +156,23 @@ def add_cli(subparsers) -> None:
     imp.add_argument("--size", type=int, default=256)
     imp.add_argument("--seed", type=int, default=0, help="seed for view jitter, materials and samples")
     imp.set_defaults(func=run_import)
+
+    for name, what in (("import-mjcf", "a MuJoCo MJCF model"), ("import-urdf", "a URDF robot")):
+        art = sub.add_parser(name, help=f"convert {what} into object folders, one part per rigid link, in its "
+                                        "default pose and random joint configurations")
+        art.add_argument("src", help="the .xml / .urdf file")
+        art.add_argument("--out", required=True, help="dataset folder to add the objects to")
+        art.add_argument("--id", default=None, help="object id prefix (default: the file name)")
+        art.add_argument("--poses", type=int, default=2, help="random joint configurations besides the default pose")
+        art.add_argument("--seed", type=int, default=0, help="seed of the poses, views and samples")
+        art.add_argument("--category", default="articulated")
+        art.add_argument("--licence", default="", help="licence of the source model, stored in meta.json")
+        art.add_argument("--resolution", type=int, default=64, help="marching-cubes cells across the object")
+        art.add_argument("--views", type=int, default=2)
+        art.add_argument("--size", type=int, default=256)
+        if name == "import-mjcf":
+            art.add_argument("--exclude", default=None, help="regex: bodies / geoms to leave out (targets, walls)")
+        else:
+            art.add_argument("--package-dir", action="append", default=[],
+                             help="folder holding the packages that package:// mesh paths name (repeatable)")
+        art.set_defaults(func=run_import_articulated)

@@ -28,7 +28,7 @@ from autopartgen.data.procedural import (  # noqa: F401
 )
 from autopartgen.data.procedural.build import (  # noqa: F401
     GENERATOR_VERSION, MAX_PARTS, MIN_PARTS, Part, PartObject, build_object, canonical_order,
-    category_for_seed, generate_object, mesh_from_sdf, resolve_variation, sample_sdf_grid, signed_volume,
+    category_for_seed, generate_object, mesh_from_sdf, mesh_parts, resolve_variation, sample_sdf_grid, signed_volume,
 )
 from autopartgen.data.procedural.primitives import (  # noqa: F401
     Difference, Intersection, Normalised, Primitive, Shape, Transformed, Union, align_y, bezier, box, capsule,

@@ -170,6 +170,48 @@ def _fully_inside(inner: trimesh.Trimesh, outer: Part) -> bool:
     return bool(np.all(outer.sdf(v) < 0.0))
 
 
+def mesh_parts(raw: list[tuple[str, Shape]], resolution: int = 64, label: str = "object",
+               mesher: Callable = mesh_from_sdf) -> tuple[list[Part], np.ndarray, float]:
+    """Mesh named part SDFs (object units) into normalised parts in canonical order.
+
+    Each part's grid has ``resolution`` cells across the whole object, refined so the part's thinnest
+    feature spans at least three cells (at most 3x finer). The parts are normalised jointly (bounding-box
+    centre, max-abs 1), parts swallowed by another part are dropped, the rest sorted canonically.
+
+    ``mesher(shape, cell) -> (mesh, cell used)`` turns one part into triangles (default: marching cubes
+    of its SDF).
+
+    Returns:
+        ``(parts, centre (3,), scale)`` with ``normalised = (object units - centre) * scale``.
+    """
+    lo = np.min([shape.lo for _, shape in raw], axis=0)
+    hi = np.max([shape.hi for _, shape in raw], axis=0)
+    base_cell = float((hi - lo).max()) / resolution
+    meshes, cells = [], []
+    for name, shape in raw:
+        cell = max(min(base_cell, shape.thickness / 3.0), base_cell / 3.0)
+        mesh, cell = mesher(shape, cell)
+        meshes.append(mesh)
+        cells.append(cell)
+    # Normalise: centre on the meshes' bounding box, largest |coordinate| becomes 1.
+    all_v = np.concatenate([m.vertices for m in meshes])
+    centre = (all_v.min(0) + all_v.max(0)) / 2
+    scale = 1.0 / float(np.abs(all_v - centre).max())
+    parts = []
+    for (name, shape), mesh, cell in zip(raw, meshes, cells):
+        mesh = trimesh.Trimesh((mesh.vertices - centre) * scale, mesh.faces, process=False)
+        parts.append(Part(name, Normalised(shape, centre, scale), mesh, cell * scale))
+    # Drop parts swallowed by another part (cannot be seen or separated).
+    keep = []
+    for i, part in enumerate(parts):
+        if any(j != i and _fully_inside(part.mesh, other) for j, other in enumerate(parts)):
+            logger.debug("%s: dropping %s (inside another part)", label, part.name)
+            continue
+        keep.append(part)
+    order = canonical_order([p.mesh for p in keep], [p.name for p in keep])
+    return [keep[i] for i in order], centre, scale
+
+
 def resolve_variation(category: str, seed: int, variation) -> ShapeVariation:
     """The variation an object gets: ``None`` = the category's default (drawn from the seed for categories
     of corpus v2 and later, none for v1 categories, whose objects stay as they always were); ``True`` /
@@ -202,33 +244,8 @@ def build_object(category: str, seed: int, resolution: int = 64, ood: bool = Fal
     else:
         raise RuntimeError(f"{category} seed {seed}: no valid draw in 16 attempts ({len(raw)} parts)")
     raw = apply_variation(raw, variation)
-    lo = np.min([shape.lo for _, shape in raw], axis=0)
-    hi = np.max([shape.hi for _, shape in raw], axis=0)
-    base_cell = float((hi - lo).max()) / resolution
-    meshes, cells = [], []
-    for name, shape in raw:
-        cell = max(min(base_cell, shape.thickness / 3.0), base_cell / 3.0)
-        mesh, cell = mesh_from_sdf(shape, cell)
-        meshes.append(mesh)
-        cells.append(cell)
-    # Normalise: centre on the meshes' bounding box, largest |coordinate| becomes 1.
-    all_v = np.concatenate([m.vertices for m in meshes])
-    centre = (all_v.min(0) + all_v.max(0)) / 2
-    scale = 1.0 / float(np.abs(all_v - centre).max())
-    parts = []
-    for (name, shape), mesh, cell in zip(raw, meshes, cells):
-        mesh = trimesh.Trimesh((mesh.vertices - centre) * scale, mesh.faces, process=False)
-        parts.append(Part(name, Normalised(shape, centre, scale), mesh, cell * scale))
-    # Drop parts swallowed by another part (cannot be seen or separated).
-    keep = []
-    for i, part in enumerate(parts):
-        if any(j != i and _fully_inside(part.mesh, other) for j, other in enumerate(parts)):
-            logger.debug("%s seed %d: dropping %s (inside another part)", category, seed, part.name)
-            continue
-        keep.append(part)
-    order = canonical_order([p.mesh for p in keep], [p.name for p in keep])
-    return PartObject(category, int(seed), [keep[i] for i in order], ood, list(sampler.ood_params), centre, scale,
-                      variation.as_dict())
+    parts, centre, scale = mesh_parts(raw, resolution, label=f"{category} seed {seed}")
+    return PartObject(category, int(seed), parts, ood, list(sampler.ood_params), centre, scale, variation.as_dict())
 
 
 def category_for_seed(seed: int, categories: list[str] | None = None, corpus: str = DEFAULT_CORPUS) -> str:
