@@ -94,7 +94,8 @@ def main(argv=None) -> int:
         licence = entry.get("licence") or readme_licence(path)
         source = f"PyPI {entry['package']}=={version}: {entry['file']}"
         model.source = source
-        folders = write_pose_variants(model, out, entry["id"], n_random=n_random, seed=seed, category=entry["category"],
+        folders = write_pose_variants(model, out, entry["id"], n_random=entry.get("random_poses", n_random), seed=seed,
+                                      include_default=entry.get("default_pose", True), category=entry["category"],
                                       licence=licence, resolution=args.resolution, n_views=args.views, size=args.size,
                                       extra_meta={"split": "real-val", "source_package": entry["package"],
                                                   "source_version": version, "source_file": entry["file"]})

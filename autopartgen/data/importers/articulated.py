@@ -252,11 +252,13 @@ def write_model(model: ArticulatedModel, out_dir: Path, obj_id: str, q: dict[str
 
 
 def write_pose_variants(model: ArticulatedModel, out_dir: Path, base_id: str, n_random: int = 2, seed: int = 0,
-                        **write_kwargs) -> list[Path]:
-    """Write ``model`` in its default pose (``<base_id>_default``) and in ``n_random`` joint configurations
+                        include_default: bool = True, **write_kwargs) -> list[Path]:
+    """Write ``model`` in its default pose (``<base_id>_default``, unless ``include_default`` is False: some
+    models overlap links at zero, like a planar walker's two legs) and in ``n_random`` joint configurations
     drawn within the limits from ``seed`` (``<base_id>_pose1`` ...). Returns the object folders."""
     rng = np.random.default_rng(seed)
-    poses = [("default", {})] + [(f"pose{k + 1}", random_pose(model, rng)) for k in range(n_random)]
+    poses = [("default", {})] if include_default else []
+    poses += [(f"pose{k + 1}", random_pose(model, rng)) for k in range(n_random)]
     folders = []
     for tag, q in poses:
         folders.append(write_model(model, out_dir, f"{base_id}_{tag}", q, seed=seed, **write_kwargs))

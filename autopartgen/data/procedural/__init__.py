@@ -37,7 +37,8 @@ from autopartgen.data.procedural.primitives import (  # noqa: F401
     sd_superellipsoid, sd_torus, smooth_min, sphere, superellipsoid, torus, tube,
 )
 from autopartgen.data.procedural.registry import (  # noqa: F401
-    BUILDERS, CORPUS_VERSIONS, DEFAULT_CORPUS, LATEST_CORPUS, SINCE, V1_CATEGORIES, PartList, corpus_categories, register,
+    BUILDERS, CORPUS_VERSIONS, DEFAULT_CORPUS, LATEST_CORPUS, SINCE, V1_CATEGORIES, PartList, corpus_categories,
+    register,
 )
 from autopartgen.data.procedural.sampler import Sampler  # noqa: F401
 from autopartgen.data.procedural.variation import (  # noqa: F401
@@ -45,4 +46,4 @@ from autopartgen.data.procedural.variation import (  # noqa: F401
 )
 
 # name -> builder, every category of the latest corpus in its seed order (v1's 31 first).
-CATEGORIES = {name: BUILDERS[name] for name in corpus_categories(CORPUS_VERSIONS[-1])}
+CATEGORIES = {name: BUILDERS[name] for name in corpus_categories(LATEST_CORPUS)}

@@ -35,7 +35,8 @@ def faucet(s: Sampler) -> PartList:
         tilt = s.u(0.1, 0.6)
         base = np.array([0, h + 0.02, -r * 0.5])
         end = base + lever_len * np.array([0.0, math.sin(tilt), -math.cos(tilt)])
-        parts.append(("lever", Union([cylinder(base + [0, 0.03, 0], r * 0.8, 0.04, 0.01), capsule(base + [0, 0.05, 0], end, 0.025)])))
+        parts.append(("lever", Union([cylinder(base + [0, 0.03, 0], r * 0.8, 0.04, 0.01),
+                                      capsule(base + [0, 0.05, 0], end, 0.025)])))
     else:
         for sx, name in ((-1, "tap_hot"), (1, "tap_cold")):
             c = np.array([sx * (plate_r + 0.1), 0.0, 0.0])
@@ -93,7 +94,8 @@ def valve(s: Sampler) -> PartList:
         turn = s.u(0.0, math.pi / 2)
         d = np.array([math.cos(turn), 0.0, math.sin(turn)])
         c = np.array([0.0, y + vb + 0.1, 0.0])
-        parts.append(("lever", Union([cylinder(c, pr * 0.7, 0.04, 0.01), capsule(c + [0, 0.03, 0], c + d * s.u(0.3, 0.5) + [0, 0.06, 0], 0.025)])))
+        tip = c + d * s.u(0.3, 0.5) + [0, 0.06, 0]
+        parts.append(("lever", Union([cylinder(c, pr * 0.7, 0.04, 0.01), capsule(c + [0, 0.03, 0], tip, 0.025)])))
     return parts
 
 

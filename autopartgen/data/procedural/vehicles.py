@@ -287,9 +287,10 @@ def trolley(s: Sampler) -> PartList:
     for sx, tx in ((1, "f"), (-1, "r")):
         for sz, tz in ((1, "l"), (-1, "r")):
             cx, cz = sx * (length / 2 - 0.06), sz * (hw - 0.06)
-            fork = Union([cylinder([cx, base_y - 0.03, cz], 0.03, 0.02, 0.008),
-                          box([cx, wr + 0.01 + (base_y - 0.05 - wr) / 2, cz + 0.035], [0.02, (base_y - 0.05 - wr) / 2 + 0.03, 0.006], 0.003),
-                          box([cx, wr + 0.01 + (base_y - 0.05 - wr) / 2, cz - 0.035], [0.02, (base_y - 0.05 - wr) / 2 + 0.03, 0.006], 0.003),
+            plate_y, plate_h = wr + 0.01 + (base_y - 0.05 - wr) / 2, (base_y - 0.05 - wr) / 2 + 0.03
+            fork = Union([cylinder([cx, base_y - 0.03, cz], 0.03, 0.02, 0.008),  # swivel, two side plates, bridge
+                          box([cx, plate_y, cz + 0.035], [0.02, plate_h, 0.006], 0.003),
+                          box([cx, plate_y, cz - 0.035], [0.02, plate_h, 0.006], 0.003),
                           box([cx, base_y - 0.055, cz], [0.02, 0.006, 0.04], 0.003)])
             parts.append((f"fork_{tx}{tz}", fork))
             parts.append((f"wheel_{tx}{tz}", wheel([cx, wr, cz], wr, 0.035, False, hub=False)))
