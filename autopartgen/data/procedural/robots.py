@@ -28,8 +28,9 @@ def robot_arm(s: Sampler) -> PartList:
     parts.append(("link_1", Union([cylinder([0, base_h + turret_h / 2 - 0.01, 0], r1, turret_h / 2 + 0.01, 0.02),
                                    joint_housing(shoulder, r1 * 0.9, r1 * 0.8)])))
     n_links = s.count(2, 3, "links")
-    lengths = [s.prop(0.45, 0.7, "upper_arm"), s.u(0.4, 0.6)] + ([s.u(0.15, 0.25)] if n_links == 3 else [])
-    angles = [s.u(-1.0, 1.0), s.u(0.3, 1.8) * s.choice([-1, 1])] + ([s.u(-1.0, 1.0)] if n_links == 3 else [])
+    # upper arm, forearm, then short wrist links (out-of-distribution draws add more of them)
+    lengths = [s.prop(0.45, 0.7, "upper_arm"), s.u(0.4, 0.6)] + [s.u(0.15, 0.25) for _ in range(n_links - 2)]
+    angles = [s.u(-1.0, 1.0), s.u(0.3, 1.8) * s.choice([-1, 1])] + [s.u(-1.0, 1.0) for _ in range(n_links - 2)]
     joints = planar_chain(shoulder, lengths, angles)
     radius = r1 * s.u(0.45, 0.6)
     for i in range(n_links):
