@@ -141,3 +141,25 @@ def test_realistic_input_is_one_decimated_noisy_surface():
     shift = np.linalg.norm(mesh.vertices - clean.vertices, axis=1)
     assert 0.002 < np.sqrt(np.mean(shift ** 2)) < 0.004  # along the normals, standard deviation 0.003
     assert abs(mesh.volume - 0.337) < 0.03  # box + cylinder - their overlap
+
+
+def test_cli_generate_corpus_option(tmp_path):
+    import argparse
+    import json
+
+    from autopartgen.data.cli import add_cli  # the `autopartgen data` parser alone: no model imports
+
+    parser = argparse.ArgumentParser()
+    add_cli(parser.add_subparsers())
+
+    def main(argv):
+        args = parser.parse_args(argv)
+        return args.func(args)
+
+    common = ["--n", "1", "--seed", "31", "--views", "0", "--resolution", "16", "--no-samples", "--quiet"]
+    assert main(["data", "generate", "--out", str(tmp_path / "v2"), *common]) == 0  # v2 is the default
+    meta = json.loads((tmp_path / "v2" / f"{V2[0]}_0000000031" / "meta.json").read_text())
+    assert meta["corpus"] == "v2" and meta["variation"]["blend"] > 0
+    assert main(["data", "generate", "--out", str(tmp_path / "v1"), "--corpus", "v1", *common]) == 0
+    meta = json.loads((tmp_path / "v1" / "chair_0000000031" / "meta.json").read_text())  # 31 % 31 -> chair
+    assert meta["corpus"] == "v1" and meta["variation"] == ShapeVariation().as_dict()
