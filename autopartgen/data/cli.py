@@ -16,13 +16,13 @@ logger = logging.getLogger(__name__)
 
 
 def _generate_one(seed: int, out: str, categories: list[str], split: str, views: int, size: int,
-                  resolution: int, samples: bool) -> dict:
+                  resolution: int, samples: bool, corpus: str) -> dict:
     from autopartgen.data.dataset import generate_and_write
     from autopartgen.data.procedural import category_for_seed
 
     category = category_for_seed(seed, categories)
     try:
-        return generate_and_write(Path(out), seed, category, split, views, size, resolution, samples)
+        return generate_and_write(Path(out), seed, category, split, views, size, resolution, samples, corpus=corpus)
     except Exception as error:  # one bad object must not stop a long run; it is reported at the end
         logger.debug("seed %d failed", seed, exc_info=True)
         return {"id": f"{category}_{seed}", "category": category, "error": f"{type(error).__name__}: {error}"}
@@ -30,9 +30,11 @@ def _generate_one(seed: int, out: str, categories: list[str], split: str, views:
 
 def run_generate(args) -> int:
     from autopartgen.data.dataset import SPLITS, split_seeds
-    from autopartgen.data.procedural import CATEGORIES
+    from autopartgen.data.procedural import CATEGORIES, CORPUS_VERSIONS, corpus_categories
 
-    categories = args.categories or list(CATEGORIES)
+    if args.corpus not in CORPUS_VERSIONS:
+        raise ConfigError(f"unknown corpus {args.corpus}; choose from {', '.join(CORPUS_VERSIONS)}")
+    categories = args.categories or corpus_categories(args.corpus)
     unknown = [c for c in categories if c not in CATEGORIES]
     if unknown:
         raise ConfigError(f"unknown categories {', '.join(unknown)}; choose from: {', '.join(CATEGORIES)}")
@@ -46,7 +48,8 @@ def run_generate(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     seeds = split_seeds(args.split, args.seed, args.n)
     job = partial(_generate_one, out=str(out), categories=categories, split=args.split, views=args.views,
-                  size=args.size, resolution=args.resolution, samples=not args.no_samples)
+                  size=args.size, resolution=args.resolution, samples=not args.no_samples,
+                  corpus=args.corpus)
     start = time.perf_counter()
     results = []
     bar = tqdm(total=len(seeds), desc="objects", unit="obj", disable=args.quiet)
@@ -99,6 +102,25 @@ def run_import(args) -> int:
     return 0
 
 
+def run_import_articulated(args) -> int:
+    from autopartgen.data.importers.articulated import write_pose_variants
+
+    if args.data_command == "import-mjcf":
+        from autopartgen.data.importers.mjcf import read_mjcf
+
+        model = read_mjcf(Path(args.src), exclude=args.exclude)
+    else:
+        from autopartgen.data.importers.urdf import read_urdf
+
+        model = read_urdf(Path(args.src), package_dirs=[Path(p) for p in args.package_dir])
+    folders = write_pose_variants(model, Path(args.out), args.id or Path(args.src).stem, n_random=args.poses,
+                                  seed=args.seed, category=args.category, licence=args.licence,
+                                  resolution=args.resolution, n_views=args.views, size=args.size)
+    for folder in folders:
+        print(folder)
+    return 0
+
+
 def add_cli(subparsers) -> None:
     parser = subparsers.add_parser("data", help="generate, check or import part datasets")
     sub = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
@@ -108,7 +130,9 @@ def add_cli(subparsers) -> None:
     gen.add_argument("--out", required=True, help="dataset folder (created; existing objects are kept)")
     gen.add_argument("--n", type=int, required=True, help="number of objects")
     gen.add_argument("--seed", type=int, default=0, help="first seed offset within the split's seed range")
-    gen.add_argument("--categories", nargs="+", default=None, help="categories (default: all)")
+    gen.add_argument("--corpus", default="v2", help="v2 (default): 31 + robotics/appliance categories, blended "
+                     "joints, turn about +Y, non-uniform scale; v1: the 31 original categories as first generated")
+    gen.add_argument("--categories", nargs="+", default=None, help="categories (default: all of the corpus)")
     gen.add_argument("--views", type=int, default=2, help="rendered views per object")
     gen.add_argument("--size", type=int, default=256, help="view size in pixels")
     gen.add_argument("--resolution", type=int, default=64, help="marching-cubes cells across the object")
@@ -132,3 +156,23 @@ def add_cli(subparsers) -> None:
     imp.add_argument("--size", type=int, default=256)
     imp.add_argument("--seed", type=int, default=0, help="seed for view jitter, materials and samples")
     imp.set_defaults(func=run_import)
+
+    for name, what in (("import-mjcf", "a MuJoCo MJCF model"), ("import-urdf", "a URDF robot")):
+        art = sub.add_parser(name, help=f"convert {what} into object folders, one part per rigid link, in its "
+                                        "default pose and random joint configurations")
+        art.add_argument("src", help="the .xml / .urdf file")
+        art.add_argument("--out", required=True, help="dataset folder to add the objects to")
+        art.add_argument("--id", default=None, help="object id prefix (default: the file name)")
+        art.add_argument("--poses", type=int, default=2, help="random joint configurations besides the default pose")
+        art.add_argument("--seed", type=int, default=0, help="seed of the poses, views and samples")
+        art.add_argument("--category", default="articulated")
+        art.add_argument("--licence", default="", help="licence of the source model, stored in meta.json")
+        art.add_argument("--resolution", type=int, default=64, help="marching-cubes cells across the object")
+        art.add_argument("--views", type=int, default=2)
+        art.add_argument("--size", type=int, default=256)
+        if name == "import-mjcf":
+            art.add_argument("--exclude", default=None, help="regex: bodies / geoms to leave out (targets, walls)")
+        else:
+            art.add_argument("--package-dir", action="append", default=[],
+                             help="folder holding the packages that package:// mesh paths name (repeatable)")
+        art.set_defaults(func=run_import_articulated)

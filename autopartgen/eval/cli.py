@@ -58,9 +58,10 @@ def add_cli(subparsers) -> None:
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N objects of the split")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (objects in parallel; default 1, "
                         "use 1 when the timings matter)")
-    parser.add_argument("--input", default="fused", choices=["fused", "concat"],
-                        help="input mesh: 'fused' one watertight surface of the union (default) or 'concat' the "
-                             "GT part meshes concatenated")
+    parser.add_argument("--input", default="fused", choices=["fused", "concat", "realistic"],
+                        help="input mesh: 'fused' one watertight surface of the union (default), 'concat' the "
+                             "GT part meshes concatenated, or 'realistic' the fused surface decimated and noisy "
+                             "(seeded by the object id)")
     parser.add_argument("--input-resolution", type=int, default=192,
                         help="grid of the fused input (default 192 = 3 x 64, see docs/evaluation.md)")
     parser.add_argument("--input-max-faces", type=int, default=20_000,

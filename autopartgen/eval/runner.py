@@ -46,7 +46,7 @@ from autopartgen.eval.metrics import (DEFAULT_GRID, DEFAULT_SAMPLES, FSCORE_THRE
 log = logging.getLogger(__name__)
 
 MODES = ("mesh", "image", "image_mask")
-INPUT_FORMS = ("fused", "concat")
+INPUT_FORMS = ("fused", "concat", "realistic")
 _PART_NODE = re.compile(r"^part_(\d+)$")
 
 
@@ -332,8 +332,14 @@ def evaluate_object(object_dir: Path | str, method_names: Sequence[str], setting
     obj = load_object(object_dir)
     options = dict(grid=settings.grid, n_samples=settings.n_samples, seed=settings.seed)
     gt_set = prepare_parts(obj.parts, **options)
-    mesh = make_input_mesh(obj.parts, settings.input_form, settings.input_resolution,
-                           max_faces=settings.input_max_faces)
+    if settings.input_form == "realistic":  # fused, then decimated and noisy, seeded by the object id
+        from autopartgen.data.fused_input import realistic_input_mesh, seed_of
+
+        mesh, _ = realistic_input_mesh(obj.parts, seed_of(f"{obj.object_id}/{settings.seed}"),
+                                       settings.input_resolution)
+    else:
+        mesh = make_input_mesh(obj.parts, settings.input_form, settings.input_resolution,
+                               max_faces=settings.input_max_faces)
     gallery = GalleryEntry(obj.object_id, mesh, obj.parts) if keep_parts else None
     rows = []
     for name in method_names:
