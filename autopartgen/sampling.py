@@ -189,9 +189,9 @@ def sample_latents(
 
     scheduler = build_scheduler(scheduler_config)
     scheduler.set_timesteps(num_steps or scheduler_config.get("num_inference_timesteps", 50), device=device)
+    # Always the DiT's own latent length, as the reference: the context (a VAE's encodings) may have
+    # another token count.
     num_latents, channels = dit.num_latents, dit.in_channels
-    if part_latents is not None:
-        num_latents = part_latents.shape[2]
     x = initial_noise(seeds, (num_latents, channels), device)
     noise_generators = [torch.Generator(device).manual_seed(int(seed)) for seed in seeds]
 

@@ -89,3 +89,17 @@ def test_guidance_resolution_and_end_test():
     with pytest.raises(ValueError):
         resolve_part_guidance(-1.0, 2.0)
     assert is_end_latent(torch.full((4, 3), 0.0999)) and not is_end_latent(torch.full((4, 3), 0.1))
+
+
+def test_sampled_length_is_the_dits_own_whatever_the_context_length(dit, golden_configs, part_case):
+    """The reference samples ``dit.num_latents`` tokens even when the context (a VAE's encodings) has another
+    token count (issue: we used to take the context's count)."""
+    geo = part_case["geo"]
+    longer = torch.cat([geo, geo], dim=2)  # context with twice the DiT's token count
+    cfg, weights = resolve_part_guidance(5.0, 5.0)
+    with torch.no_grad():
+        out = sample_latents(dit, [[part_case["img_cond"], longer], [part_case["img_uncond"], longer]],
+                             [part_case["img_uncond"], torch.zeros_like(longer)], [int(part_case["seeds"][0])],
+                             golden_configs["scheduler"], cfg_scale=cfg, cond_weights=weights, num_steps=2)
+    assert out.shape == (1, dit.num_latents, dit.in_channels)
+    assert geo.shape[2] == dit.num_latents and longer.shape[2] == 2 * dit.num_latents
