@@ -131,6 +131,9 @@ def _colored_mesh(mesh: Any, name: str, rgba: np.ndarray | None, color_mode: str
     if len(faces) == 0:
         raise ValueError(f"{name} has no faces; drop empty parts before export")
     result = trimesh.Trimesh(vertices=vertices, faces=faces, process=False)
+    if getattr(getattr(mesh, "visual", None), "kind", None) == "texture":
+        result.visual = mesh.visual.copy()  # a part cut from a textured input keeps the texture and its UVs
+        return result
     own_colors = _own_vertex_colors(mesh)
     if own_colors is not None:
         # A part cut from a coloured or textured input keeps the input's look; its new cut faces (vertices
@@ -282,7 +285,8 @@ def part_record(
         watertight, color, mask_label, seed, retries`` (floats rounded to 6 decimals).
     """
     vertices, faces = as_mesh_arrays(mesh)
-    tm = trimesh.Trimesh(vertices=vertices, faces=faces, process=False)
+    # Welded by position: a textured part stores UV seams and cut faces as separate vertices, as glTF does.
+    tm = trimesh.Trimesh(vertices=vertices, faces=faces, process=True)
     watertight = bool(len(faces)) and bool(tm.is_watertight)
     has_vertices = len(vertices) > 0
     record = {

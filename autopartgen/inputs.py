@@ -153,11 +153,12 @@ def _geometry_colors(geometry: trimesh.Trimesh) -> np.ndarray | None:
 def _flatten_scene(scene: trimesh.Scene) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int, int]:
     """Apply every node's world transform and concatenate the triangle geometry.
 
-    Returns ``(vertices (V, 3) float64, faces (F, 3) int64, colors (V, 4) uint8 or None, number of
-    triangle nodes, number of point-cloud / line nodes that were ignored)``. ``colors`` is None when no
-    node has an appearance; nodes without one are grey where others have one.
+    Returns ``(vertices (V, 3) float64, faces (F, 3) int64, appearance, number of triangle nodes, number
+    of point-cloud / line nodes that were ignored)``. ``appearance`` is a ``TextureVisuals`` when every
+    node is textured from one image (UVs kept), else (V, 4) uint8 vertex colours, or None when no node
+    has an appearance; nodes without one are grey where others have one.
     """
-    vertices, faces, colors = [], [], []
+    vertices, faces, colors, textures = [], [], [], []
     offset, meshes, others = 0, 0, 0
     for node in scene.graph.nodes_geometry:
         transform, geometry_name = scene.graph[node]
@@ -175,15 +176,42 @@ def _flatten_scene(scene: trimesh.Scene) -> tuple[np.ndarray, np.ndarray, np.nda
         vertices.append(v)
         faces.append(f + offset)
         colors.append(_geometry_colors(geometry))
+        textures.append(_geometry_texture(geometry))
         offset += len(v)
         meshes += 1
     if not meshes:
         return np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64), None, 0, others
+    if all(t is not None for t in textures) and len({id(t[1]) for t in textures}) == 1:
+        # One texture image shared by every node (the common single-atlas asset): keep its UVs.
+        visual = trimesh.visual.TextureVisuals(uv=np.concatenate([t[0] for t in textures]), material=textures[0][2])
+        return np.concatenate(vertices), np.concatenate(faces), visual, meshes, others
     vertex_colors = None
     if any(c is not None for c in colors):
         vertex_colors = np.concatenate([c if c is not None else np.full((len(v), 4), (180, 180, 180, 255), np.uint8)
                                         for c, v in zip(colors, vertices)])
     return np.concatenate(vertices), np.concatenate(faces), vertex_colors, meshes, others
+
+
+def _geometry_texture(geometry: trimesh.Trimesh):
+    """``(uv (V, 2), image, material)`` of a geometry textured through its UVs, else None."""
+    visual = getattr(geometry, "visual", None)
+    if visual is None or visual.kind != "texture" or getattr(visual, "uv", None) is None:
+        return None
+    material = visual.material
+    image = getattr(material, "baseColorTexture", None) or getattr(material, "image", None)
+    uv = np.asarray(visual.uv, dtype=np.float64)
+    if image is None or uv.shape != (len(geometry.vertices), 2) or not np.isfinite(uv).all():
+        return None
+    return uv, image, material
+
+
+def texture_of(mesh: trimesh.Trimesh):
+    """``(uv (V, 2) float64, image (PIL), material)`` of a mesh textured from one image with UVs in [0, 1]
+    (no tiling), else None: the case where parts keep the texture itself rather than vertex colours."""
+    found = _geometry_texture(mesh)
+    if found is None or found[0].min() < -1e-3 or found[0].max() > 1 + 1e-3:
+        return None
+    return np.clip(found[0], 0.0, 1.0), found[1], found[2]
 
 
 def vertex_colors_of(mesh: trimesh.Trimesh) -> np.ndarray | None:
@@ -196,8 +224,9 @@ def load_mesh(path: PathLike, max_faces: int = DEFAULT_MAX_FACES, allow_large: b
 
     Supported: GLB, glTF (with its side files), OBJ, PLY, STL, OFF. Scenes are flattened: every node
     holding triangles is moved by its world transform and all are concatenated; point clouds and line
-    nodes inside a scene are ignored. Appearance is kept as per-vertex RGBA colours (textures are
-    sampled at the vertices' UVs, materials give their base colour); duplicate vertices are merged.
+    nodes inside a scene are ignored. Appearance is kept: a mesh textured from one image keeps its UVs
+    and material; otherwise per-vertex RGBA colours (textures sampled at the vertices' UVs, materials
+    give their base colour). Duplicate vertices are merged (not across UV seams).
 
     Large meshes: a mesh with more than ``max_faces`` triangles is decimated by default to at most
     ``max_faces`` with quadric edge collapse (fast-simplification) and a warning is logged; with
@@ -241,7 +270,10 @@ def load_mesh(path: PathLike, max_faces: int = DEFAULT_MAX_FACES, allow_large: b
         bad = int((~np.isfinite(vertices)).any(axis=1).sum())
         raise _error("mesh", path, f"{bad} vertices have NaN or infinite coordinates",
                      "repair the mesh in a modelling tool (e.g. Blender: Mesh > Clean Up) and export it again")
-    mesh = trimesh.Trimesh(vertices=vertices, faces=faces, vertex_colors=colors, process=True, validate=False)
+    if isinstance(colors, trimesh.visual.TextureVisuals):
+        mesh = trimesh.Trimesh(vertices=vertices, faces=faces, visual=colors, process=True, validate=False)
+    else:
+        mesh = trimesh.Trimesh(vertices=vertices, faces=faces, vertex_colors=colors, process=True, validate=False)
     if len(mesh.faces) == 0 or float(np.ptp(mesh.vertices, axis=0).max()) <= 0.0:
         raise _error("mesh", path, "has no extent (all vertices at one point)", "pass a non-degenerate mesh")
     if mesh.area <= 0.0:

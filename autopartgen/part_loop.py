@@ -32,6 +32,7 @@ import torch
 import trimesh
 
 from autopartgen.geometry import partition
+from autopartgen.geometry.texture import add_plain_band, band_uv
 from autopartgen.geometry.normalize import invert_normalization
 from autopartgen.geometry.overlap import containment_ratio, volumetric_overlap
 from autopartgen.geometry.cleanup import taubin_smooth
@@ -276,11 +277,12 @@ class AnchoredPolicy(GeneratedPolicy):
     max_overlap = 0.6  # a candidate whose field lies more than this share on claimed cells is a duplicate
 
     def __init__(self, pipe, options, rng, torch_rng, grid_size, masked, normalization, normalized_mesh,
-                 colors: np.ndarray | None = None, keep_generated: bool = False):
+                 colors: np.ndarray | None = None, keep_generated: bool = False, texture=None):
         super().__init__(pipe, options, rng, torch_rng, grid_size, masked, normalization)
         self.vertices = np.asarray(normalized_mesh.vertices, np.float64)
         self.faces = np.asarray(normalized_mesh.faces, np.int64)
         self.colors = colors
+        self.texture = texture  # (uv (V, 2), image, material) of an input textured from one image, or None
         self.keep_generated = keep_generated
         self.generated_parts: list = []
         grid = options.anchor_grid
@@ -350,7 +352,9 @@ class AnchoredPolicy(GeneratedPolicy):
             full = partition.extend_labels(labels)
             regions = partition.region_meshes(full, num_parts)
             face_labels = partition.face_region_labels(self.vertices, self.faces, full)
-            cut = partition.cut_by_regions(self.vertices, self.faces, regions, self.colors, face_labels)
+            cut = partition.cut_by_regions(self.vertices, self.faces, regions, self.colors, face_labels,
+                                           uv=None if self.texture is None else self.texture[0])
+            textured = self.textured_visual_maker() if self.texture is not None else None
             inside_labels = labels[self.inside]
             kept = []
             for k, (part, piece) in enumerate(zip(state.parts, cut)):
@@ -358,7 +362,9 @@ class AnchoredPolicy(GeneratedPolicy):
                     logger.warning("part %d holds none of the input after the cut; dropped", k)
                     continue
                 mesh = trimesh.Trimesh(piece.vertices, piece.faces, process=False)
-                if piece.colors is not None:
+                if piece.uv is not None and textured is not None:
+                    mesh.visual = textured(piece.uv)
+                elif piece.colors is not None:
                     mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=piece.colors)
                 mesh.metadata["cut_faces"] = piece.cut_faces
                 part.mesh = self.to_output_frame_keep_visual(mesh)
@@ -378,6 +384,20 @@ class AnchoredPolicy(GeneratedPolicy):
         state.parts[:] = kept
         return kept
 
+    def textured_visual_maker(self):
+        """A function (V, 2) part UVs -> TextureVisuals sharing one banded copy of the input's texture."""
+        from trimesh.visual.material import PBRMaterial
+
+        _, image, material = self.texture
+        banded, band = add_plain_band(image)
+        shared = PBRMaterial(name=getattr(material, "name", None) or "input",
+                             baseColorTexture=banded,
+                             baseColorFactor=getattr(material, "baseColorFactor", None),
+                             metallicFactor=getattr(material, "metallicFactor", None) or 0.0,
+                             roughnessFactor=getattr(material, "roughnessFactor", None) or 0.8,
+                             doubleSided=getattr(material, "doubleSided", None))
+        return lambda uv: trimesh.visual.TextureVisuals(uv=band_uv(uv, band), material=shared)
+
     def to_output_frame_keep_visual(self, mesh):
         if self.normalization is not None:
             mesh.vertices = invert_normalization(np.asarray(mesh.vertices), *self.normalization)
@@ -385,11 +405,11 @@ class AnchoredPolicy(GeneratedPolicy):
 
 
 def make_policy(pipe, options: GenerationOptions, rng, torch_rng, grid_size: int, masked: bool,
-                normalization, normalized_mesh=None, colors=None):
+                normalization, normalized_mesh=None, colors=None, texture=None):
     """The policy of a run: reference parity, parts cut from a mesh input, or generated parts."""
     if options.reference_compat:
         return ReferencePolicy(pipe, options, rng, torch_rng, grid_size, masked, normalization)
     if normalized_mesh is not None and options.parts in ("input", "both"):
         return AnchoredPolicy(pipe, options, rng, torch_rng, grid_size, masked, normalization, normalized_mesh,
-                              colors, keep_generated=options.parts == "both")
+                              colors, keep_generated=options.parts == "both", texture=texture)
     return GeneratedPolicy(pipe, options, rng, torch_rng, grid_size, masked, normalization)

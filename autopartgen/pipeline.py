@@ -365,7 +365,7 @@ class AutoPartGen:
 
         policy = make_policy(self, dataclasses.replace(options, parts="input"), rng, None,
                              options.grid_size or self._setting("grid_size", 512), False, normalization, normalized,
-                             inputs.vertex_colors_of(mesh))
+                             inputs.vertex_colors_of(mesh), inputs.texture_of(mesh))
         state, timer, counts = LoopState(), _Timer(), {"field_queries": 0}
         for position, latent in enumerate(latents):
             candidate, _ = policy.candidate(latent, state, timer, counts)
@@ -443,7 +443,8 @@ class AutoPartGen:
                 counts["field_queries"] += stats.queries
         with timer("prepare_loop"):
             policy = make_policy(self, options, rng, torch_rng, grid_size, loaded.labels is not None,
-                                 conditions.normalization, conditions.normalized_mesh, loaded.mesh_colors)
+                                 conditions.normalization, conditions.normalized_mesh, loaded.mesh_colors,
+                                 loaded.mesh_texture)
         state, stop_reason = self.part_loop(policy, loaded, conditions, mode, options, timer, counts)
         parts = policy.finish(state, timer)
         if whole_mesh is not None and not options.reference_compat:
@@ -477,6 +478,7 @@ class AutoPartGen:
             if mesh is not None:
                 loaded.mesh = inputs.load_mesh(mesh) if isinstance(mesh, (str, os.PathLike)) else mesh
                 loaded.mesh_colors = inputs.vertex_colors_of(loaded.mesh)
+                loaded.mesh_texture = inputs.texture_of(loaded.mesh)
         return loaded
 
     def encode_conditions(self, loaded: "LoadedInputs", options: GenerationOptions, rng, torch_rng, timer,
@@ -590,7 +592,8 @@ class AutoPartGen:
 @dataclass
 class LoadedInputs:
     """Validated inputs of one run: the image tensor (3, S, S), the mask and its ordered labels with one
-    masked image per label (L, 3, S, S), the mesh in its own frame with per-vertex RGBA colours (or None)."""
+    masked image per label (L, 3, S, S), the mesh in its own frame with per-vertex RGBA colours (or None)
+    and, when it is textured from one image, ``(uv, image, material)`` (see ``inputs.texture_of``)."""
 
     pixels: torch.Tensor | None = None
     mask: np.ndarray | None = None
@@ -598,6 +601,7 @@ class LoadedInputs:
     masked_pixels: torch.Tensor | None = None
     mesh: "trimesh.Trimesh | None" = None
     mesh_colors: np.ndarray | None = None
+    mesh_texture: tuple | None = None
 
 
 @dataclass

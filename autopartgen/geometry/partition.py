@@ -279,18 +279,21 @@ def _signed_volume(vertices: np.ndarray, faces: np.ndarray) -> float:
 @dataclass
 class CutPart:
     """One part cut from the input: vertices (V, 3), faces (F, 3), per-vertex RGBA uint8 colours (or None),
-    and ``cut_faces`` (F,) bool: True for the new faces where the part meets a neighbour. ``closed`` says
-    whether it is a closed solid (the input was)."""
+    per-vertex UVs (V, 2) (or None; NaN on cut-face vertices), and ``cut_faces`` (F,) bool: True for the
+    new faces where the part meets a neighbour. ``closed`` says whether it is a closed solid (the input
+    was). With UVs, cut faces and UV seams keep their own vertices (as glTF stores them), so the surface
+    is closed in space but not welded."""
 
     vertices: np.ndarray
     faces: np.ndarray
     colors: np.ndarray | None
     cut_faces: np.ndarray
     closed: bool
+    uv: np.ndarray | None = None
 
 
 def cut_by_regions(vertices: np.ndarray, faces: np.ndarray, regions: list, colors: np.ndarray | None = None,
-                   face_labels: np.ndarray | None = None) -> list[CutPart]:
+                   face_labels: np.ndarray | None = None, uv: np.ndarray | None = None) -> list[CutPart]:
     """Cut a mesh into parts along region meshes that tile space.
 
     A closed (manifold) input is intersected with each region (``manifold3d`` booleans: exact, and the
@@ -303,31 +306,38 @@ def cut_by_regions(vertices: np.ndarray, faces: np.ndarray, regions: list, color
         regions: per part ``(vertices, faces)`` of its region (see :func:`region_meshes`).
         colors: optional (V, 4) uint8 RGBA per input vertex.
         face_labels: (F,) int part of each input triangle, for the open-surface fallback.
+        uv: optional (V, 2) texture coordinates per input vertex (interpolated where the cut crosses a face).
     Returns:
         one :class:`CutPart` per region (empty arrays where a region holds none of the input).
     """
-    solid = _manifold(vertices, faces, colors)
+    extra = [np.asarray(colors, np.float64) / 255.0] if colors is not None else []
+    if uv is not None:
+        extra.append(np.asarray(uv, np.float64))
+    solid = _manifold(vertices, faces, np.concatenate(extra, axis=1) if extra else None)
     if solid is None:
         if face_labels is None:
             raise ValueError("the input is not a closed manifold; pass face_labels for the open-surface split")
         logger.info("input mesh is not a closed manifold: parts are open surfaces of its own triangles")
-        return [_faces_subset(vertices, faces, colors, face_labels == k) for k in range(len(regions))]
+        return [_faces_subset(vertices, faces, colors, face_labels == k, uv) for k in range(len(regions))]
     input_id = solid.original_id()
     parts = []
     for region_vertices, region_faces in regions:
         if len(region_faces) == 0:
-            parts.append(_faces_subset(vertices, faces, colors, np.zeros(len(faces), bool)))
+            parts.append(_faces_subset(vertices, faces, colors, np.zeros(len(faces), bool), uv))
             continue
-        region = _manifold(region_vertices, region_faces, None)
+        region = _manifold(region_vertices, region_faces, None)  # its properties read as 0 in the output
         piece = (solid ^ region).to_mesh() if region is not None else None
         if piece is None or len(piece.tri_verts) == 0:
-            parts.append(_faces_subset(vertices, faces, colors, np.zeros(len(faces), bool)))
+            parts.append(_faces_subset(vertices, faces, colors, np.zeros(len(faces), bool), uv))
             continue
         props = np.asarray(piece.vert_properties, dtype=np.float64)
         tris = np.asarray(piece.tri_verts, dtype=np.int64)
         # manifold3d keeps one vertex per property value along seams (input colours | cut faces) and lists
         # the duplicates in its merge vectors: weld them so the part is one closed surface.
         from_input = _faces_from(piece, input_id, len(tris))
+        if uv is not None:  # keep UV seams and give cut faces their own vertices
+            parts.append(_split_cut_part(props, tris, from_input, colors is not None))
+            continue
         merge_from = np.asarray(piece.merge_from_vert, np.int64)
         merge_to = np.asarray(piece.merge_to_vert, np.int64)
         on_input = np.zeros(len(props), bool)
@@ -351,13 +361,13 @@ def _faces_from(piece, original_id: int, num_tris: int) -> np.ndarray:
     return from_solid
 
 
-def _manifold(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray | None):
-    """A manifold3d solid of a mesh (vertex properties: xyz, then RGBA in [0, 1]), or None if not closed."""
+def _manifold(vertices: np.ndarray, faces: np.ndarray, properties: np.ndarray | None):
+    """A manifold3d solid of a mesh (vertex properties: xyz, then ``properties`` (V, k)), or None if not closed."""
     import manifold3d
 
     props = np.asarray(vertices, np.float32)
-    if colors is not None:
-        props = np.concatenate([props, np.asarray(colors, np.float32) / 255.0], axis=1)
+    if properties is not None:
+        props = np.concatenate([props, np.asarray(properties, np.float32)], axis=1)
     mesh = manifold3d.Mesh(np.ascontiguousarray(props), np.ascontiguousarray(np.asarray(faces, np.uint32)))
     mesh.merge()  # weld vertices split only by their properties (UV seams, colour seams)
     solid = manifold3d.Manifold(mesh)
@@ -381,11 +391,27 @@ def _cut_part(props: np.ndarray, tris: np.ndarray, from_input: np.ndarray, has_c
     return CutPart(props[:, :3].copy(), faces, colors, ~from_input, closed=True)
 
 
-def _faces_subset(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray | None, keep: np.ndarray) -> CutPart:
+def _split_cut_part(props: np.ndarray, tris: np.ndarray, from_input: np.ndarray, has_colors: bool) -> CutPart:
+    """Boolean output -> CutPart with separate vertex sets for input faces and cut faces (UV case)."""
+    outer_used, outer_faces = np.unique(tris[from_input].reshape(-1), return_inverse=True)
+    cut_used, cut_faces = np.unique(tris[~from_input].reshape(-1), return_inverse=True)
+    vertices = np.concatenate([props[outer_used, :3], props[cut_used, :3]])
+    faces = np.concatenate([outer_faces.reshape(-1, 3), cut_faces.reshape(-1, 3) + len(outer_used)]).astype(np.int64)
+    uv = np.concatenate([props[outer_used, -2:], np.full((len(cut_used), 2), np.nan)])
+    colors = None
+    if has_colors:
+        colors = np.concatenate([np.clip(np.round(props[outer_used, 3:7] * 255), 0, 255),
+                                 np.zeros((len(cut_used), 4))]).astype(np.uint8)
+    cut = np.concatenate([np.zeros(len(outer_faces) // 3, bool), np.ones(len(cut_faces) // 3, bool)])
+    return CutPart(vertices, faces, colors, cut, closed=True, uv=uv)
+
+
+def _faces_subset(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray | None, keep: np.ndarray,
+                  uv: np.ndarray | None = None) -> CutPart:
     used, inverse = np.unique(faces[keep].reshape(-1), return_inverse=True)
     return CutPart(np.asarray(vertices, np.float64)[used], inverse.reshape(-1, 3).astype(np.int64),
                    None if colors is None else np.asarray(colors)[used], np.zeros(int(keep.sum()), bool),
-                   closed=False)
+                   closed=False, uv=None if uv is None else np.asarray(uv)[used])
 
 
 def face_region_labels(vertices: np.ndarray, faces: np.ndarray, labels: np.ndarray) -> np.ndarray:
