@@ -212,6 +212,7 @@ class GeneratedPolicy:
     def finish(self, state: LoopState, timer) -> list:
         """Accepted parts -> output parts (smoothed, mapped to the input frame)."""
         with timer("finalize"):
+            self.reach_part_count(state)
             for part in state.parts:
                 if self.options.postprocess and self.options.smooth_iters > 0 and len(part.mesh.faces) > 20:
                     vertices, faces = taubin_smooth(np.asarray(part.mesh.vertices), np.asarray(part.mesh.faces),
@@ -219,6 +220,20 @@ class GeneratedPolicy:
                     part.mesh = trimesh.Trimesh(vertices, faces, process=False)
                 part.mesh = self.to_output_frame(part.mesh)
         return state.parts
+
+    def reach_part_count(self, state: LoopState) -> None:
+        """With num_parts and fewer parts accepted: halve the largest part (by extent) until the count is met."""
+        wanted = self.options.num_parts
+        while wanted is not None and state.parts and len(state.parts) < wanted:
+            largest = max(range(len(state.parts)), key=lambda i: float(np.ptp(state.parts[i].mesh.vertices, axis=0).max()))
+            part = state.parts[largest]
+            halves = partition.split_mesh_in_two(np.asarray(part.mesh.vertices), np.asarray(part.mesh.faces))
+            if not halves:
+                logger.warning("could not split a part to reach num_parts=%d; %d parts", wanted, len(state.parts))
+                return
+            part.mesh = trimesh.Trimesh(*halves[0], process=False)
+            state.parts.insert(largest + 1, GeneratedPart(trimesh.Trimesh(*halves[1], process=False), part.latent,
+                                                          part.seed, part.retries, part.position, part.mask_label))
 
     def to_output_frame(self, mesh):
         if self.normalization is None or len(mesh.faces) == 0:

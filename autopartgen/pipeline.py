@@ -473,6 +473,9 @@ class AutoPartGen:
                 loaded.mask, loaded.labels = mask, order_mask_labels(mask)
                 if len(loaded.labels) == 0:
                     raise InputFileError("the part mask has no labelled pixels (all 0); label each part 1, 2, ...")
+                if options.num_parts is not None and options.num_parts != len(loaded.labels):
+                    raise InputFileError(f"--num_parts {options.num_parts} conflicts with the mask, which has "
+                                         f"{len(loaded.labels)} regions (one part each); drop --num_parts")
                 loaded.masked_pixels = inputs.masked_part_images(image, mask, loaded.labels, box, self.image_size,
                                                                  reference_compat=reference)
             if mesh is not None:

@@ -16,6 +16,7 @@ from PIL import Image
 from autopartgen.api import generate_parts
 from autopartgen.eval import metrics
 from autopartgen.geometry import partition
+from autopartgen.geometry.extraction import ExtractionStats
 from autopartgen.geometry.normalize import apply_normalization
 from autopartgen.inputs import load_mesh
 from autopartgen.pipeline import AutoPartGen, GenerationOptions
@@ -231,7 +232,7 @@ def test_parts_both_writes_generated_parts_in_a_subfolder(ball_pipe, tmp_path, m
     def decode_mesh(latent, grid_size, options):
         ball = trimesh.creation.icosphere(subdivisions=2, radius=BALL_RADIUS)
         ball.apply_translation(latent[0, :3].numpy().astype(np.float64))
-        return ball, None
+        return ball, ExtractionStats(grid_size, 0)
 
     monkeypatch.setattr(pipe, "decode_mesh", decode_mesh)
     mesh = trimesh.creation.box(extents=(2.0, 1.2, 1.0))
@@ -271,3 +272,32 @@ def test_reference_mode_ignores_parts_input(pipe, monkeypatch):
     monkeypatch.setattr(pipe, "sample_part", lambda *a, **k: torch.zeros(pipe.dit.num_latents, pipe.dit.in_channels))
     result = pipe.generate(mesh=mesh, options=GenerationOptions(progress=False, reference_compat=True))
     assert result.parts_kind == "reference"
+
+
+@pytest.mark.parametrize("num_parts", [2, 4])
+def test_num_parts_is_exact_with_generated_parts(pipe, monkeypatch, num_parts):
+    """Generated parts: the end token is ignored before the count; a model that gives too few distinct parts
+    has its largest part halved until the count is met (one ball, always the same, here)."""
+    monkeypatch.setattr(pipe, "sample_part", lambda *a, **k: ball_latent(pipe, (0.0, 0.0, 0.0)))
+
+    def decode_mesh(latent, grid_size, options):
+        return trimesh.creation.icosphere(subdivisions=2, radius=BALL_RADIUS), ExtractionStats(grid_size, 0)
+
+    monkeypatch.setattr(pipe, "decode_mesh", decode_mesh)
+    result = pipe.generate(mesh=trimesh.creation.box(extents=(2.0, 1.0, 1.0)),
+                           options=GenerationOptions(progress=False, num_parts=num_parts, parts="generated"))
+    assert len(result.parts) == num_parts
+    volume = sum(trimesh.Trimesh(p.mesh.vertices, p.mesh.faces).volume for p in result.parts)
+    assert volume == pytest.approx(trimesh.creation.icosphere(subdivisions=2, radius=BALL_RADIUS).volume
+                                   * result.normalization[1] ** 3, rel=1e-3)  # halves of the one ball
+
+
+def test_num_parts_conflicting_with_a_mask_is_refused(pipe):
+    from autopartgen.errors import InputFileError
+
+    image = Image.fromarray(np.full((32, 32, 3), 200, np.uint8))
+    mask = np.zeros((32, 32), np.int64)
+    mask[4:12, 4:28] = 1
+    mask[16:28, 4:28] = 2
+    with pytest.raises(InputFileError, match="2 regions"):
+        pipe.generate(image=image, mask=mask, options=GenerationOptions(progress=False, num_parts=3))

@@ -442,3 +442,30 @@ def split_largest(labels: np.ndarray) -> np.ndarray:
     new = int(labels.max()) + 1
     labels[tuple(cells[upper].T)] = new
     return labels
+
+
+def split_mesh_in_two(vertices: np.ndarray, faces: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Cut a mesh across its longest principal axis, through its centroid: two ``(vertices, faces)``.
+
+    A closed mesh gives two closed halves (``manifold3d``); any other mesh is sliced and left open. Used to
+    reach an exact part count with generated parts. Returns ``[]`` when the cut leaves one side empty.
+    """
+    vertices = np.asarray(vertices, np.float64)
+    centroid = vertices.mean(axis=0)
+    axis = np.linalg.svd(vertices - centroid, full_matrices=False)[2][0]
+    offset = float(np.median((vertices - centroid) @ axis))
+    solid = _manifold(vertices, faces, None)
+    if solid is not None:
+        halves = solid.split_by_plane(axis.tolist(), float(centroid @ axis + offset))
+        meshes = [h.to_mesh() for h in halves]
+        result = [(np.asarray(m.vert_properties, np.float64)[:, :3], np.asarray(m.tri_verts, np.int64)) for m in meshes]
+    else:
+        import trimesh
+
+        mesh = trimesh.Trimesh(vertices, faces, process=False)
+        origin = centroid + offset * axis
+        result = []
+        for normal in (axis, -axis):
+            half = trimesh.intersections.slice_mesh_plane(mesh, normal, origin)
+            result.append((np.asarray(half.vertices), np.asarray(half.faces, np.int64)))
+    return result if all(len(f) for _, f in result) else []
