@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from autopartgen import __version__
+from autopartgen.version import __version__
 from autopartgen.config import load_config
 from autopartgen.errors import CheckpointError, InputFileError
 from autopartgen.export import export_result, prepare_output_dir

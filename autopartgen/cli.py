@@ -13,7 +13,7 @@ import importlib
 import logging
 import sys
 
-from autopartgen import __version__
+from autopartgen.version import __version__
 from autopartgen.errors import PartGenError
 
 # Modules that contribute sub-commands (each defines ``add_cli(subparsers)``).
