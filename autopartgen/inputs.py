@@ -161,7 +161,7 @@ def _flatten_scene(scene: trimesh.Scene) -> tuple[np.ndarray, np.ndarray, int, i
     return np.concatenate(vertices), np.concatenate(faces), meshes, others
 
 
-def load_mesh(path: PathLike, max_faces: int = DEFAULT_MAX_FACES, allow_large: bool = False) -> trimesh.Trimesh:
+def load_mesh(path: PathLike, max_faces: int | None = None, allow_large: bool = False) -> trimesh.Trimesh:
     """Read a mesh file into one triangle mesh in the file's own coordinate frame.
 
     Supported: GLB, glTF (with its side files), OBJ, PLY, STL, OFF. Scenes are flattened: every node
@@ -177,7 +177,7 @@ def load_mesh(path: PathLike, max_faces: int = DEFAULT_MAX_FACES, allow_large: b
 
     Args:
         path: mesh file.
-        max_faces: triangle budget (default 2,000,000).
+        max_faces: triangle budget (default ``DEFAULT_MAX_FACES``, 2,000,000).
         allow_large: keep meshes over ``max_faces`` unchanged.
 
     Returns:
@@ -188,6 +188,7 @@ def load_mesh(path: PathLike, max_faces: int = DEFAULT_MAX_FACES, allow_large: b
             no triangles (empty or point cloud), NaN or infinite vertices, zero extent.
     """
     path = _check_file("mesh", path)
+    max_faces = DEFAULT_MAX_FACES if max_faces is None else max_faces
     suffix = path.suffix.lower()
     if suffix not in MESH_SUFFIXES:
         raise _error("mesh", path, f"unsupported mesh format '{path.suffix or '(no suffix)'}'",
