@@ -8,6 +8,7 @@ Runs on a tiny random-weight model folder (the decisions of the model do not mat
 import dataclasses
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -199,3 +200,25 @@ def test_meshes_over_the_face_budget_are_decimated(model_dir, tmp_path, monkeypa
     with caplog.at_level(logging.WARNING, logger="autopartgen.inputs"):
         assert generate(model_dir, "--mesh", path, "--output", tmp_path / "out") == 0
     assert "decimated to" in caplog.text
+
+
+def test_sigterm_during_a_run_leaves_no_folder_and_no_temporary_files(model_dir, mesh_file, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "new"
+    command = [sys.executable, "-m", "autopartgen", "generate", "--weights", str(model_dir), "--mesh", str(mesh_file),
+               "--output", str(out), "--no-progress", "--num-steps", "1000", "--max-parts", "4", "--threads", "1"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": ""},
+                               cwd=Path(__file__).resolve().parents[1])
+    deadline = time.monotonic() + 120
+    while not out.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)  # the folder appears once the inputs passed their checks; the run follows
+    process.send_signal(signal.SIGTERM)
+    _, error = process.communicate(timeout=120)
+    assert process.returncode == 130, error
+    assert error.strip().splitlines()[-1] == "autopartgen: interrupted"
+    assert not out.exists() and list(tmp_path.iterdir()) == []
