@@ -107,14 +107,14 @@ def markdown_table(rows: dict, header: str) -> str:
 
 
 def _run(args) -> int:
+    options = GenerationOptions(seed=0, grid_size=args.grid_size, max_parts=args.max_parts, num_steps=args.num_steps,
+                                progress=False).validate()
     load_start = time.perf_counter()
     if args.random_weights:
         pipe = AutoPartGen.from_config(args.config or "tiny", device="cpu")
     else:
         pipe = load_pipeline(args.weights, args.config, device="cpu")
     load_time = time.perf_counter() - load_start
-    options = GenerationOptions(seed=0, grid_size=args.grid_size, max_parts=args.max_parts, num_steps=args.num_steps,
-                                progress=False).validate()
     example = Path(args.example_dir or EXAMPLES / args.example)
     header = (f"{pipe.config.name}{' (random weights)' if args.random_weights else ''}, "
               f"example {example.name}, grid {args.grid_size or pipe.config.pipeline.get('grid_size')}, "
