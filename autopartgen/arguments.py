@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import MISSING, fields
 
-from autopartgen.options import GenerationOptions, flag_name, value_kind
+from autopartgen.options import SCALAR_KINDS, GenerationOptions, flag_name, value_kind
 
 # Flags of earlier releases, kept working: flag -> (field, value it sets).
 LEGACY_BOOLEAN_FLAGS = {
@@ -67,12 +67,15 @@ def add_option_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] 
 
     Values left out on the command line are absent from the parsed namespace, so the dataclass default
     applies. Types and choices are checked by argparse; ranges by :meth:`GenerationOptions.validate`.
+    Only fields of one number, flag or word become flags.
     """
     group = parser.add_argument_group("generation options")
     for spec in fields(GenerationOptions):
         if spec.name in skip:
             continue
         kind, _ = value_kind(spec)
+        if kind not in SCALAR_KINDS:
+            continue  # no flag for a structured field (tests/test_options.py notices)
         if kind == "bool":
             group.add_argument(*_aliases(spec.name), dest=spec.name, action="store_true", default=argparse.SUPPRESS,
                                help=_help(spec) + (" (default: on)" if spec.default else " (default: off)"))

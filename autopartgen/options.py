@@ -37,8 +37,11 @@ def flag_name(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+SCALAR_KINDS = ("int", "float", "bool", "str")
+
+
 def value_kind(spec) -> tuple[str, bool]:
-    """(``"int"`` | ``"float"`` | ``"bool"`` | ``"str"``, whether ``None`` is allowed) of a field."""
+    """(the type's name, e.g. ``"int"``, ``"float"``, ``"bool"``, ``"str"``; whether ``None`` is allowed) of a field."""
     parts = [part.strip() for part in str(spec.type).split("|")]
     return parts[0], "None" in parts
 
@@ -141,6 +144,8 @@ class GenerationOptions:
 def _field_problem(spec, value) -> str | None:
     """What is wrong with ``value`` for the field ``spec`` (with the fix), or None when it is valid."""
     kind, optional = value_kind(spec)
+    if kind not in SCALAR_KINDS:
+        return None  # a structured field: its own code checks it
     if value is None:
         return None if optional else f"a value is required; pass {_expected(spec, kind)}"
     type_ok = {"int": isinstance(value, int) and not isinstance(value, bool),
