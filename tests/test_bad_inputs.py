@@ -79,7 +79,7 @@ def test_bad_option_value_refused_before_any_work(name, value, model_dir, mesh_f
     def no_model(*args, **kwargs):
         raise AssertionError("the model was loaded for a bad command line")
 
-    monkeypatch.setattr("autopartgen.api.load_pipeline", no_model)
+    monkeypatch.setattr("autopartgen.pipeline.AutoPartGen.from_pretrained", no_model)
     dashed = flag_name(name)
     refused(capsys, model_dir, tmp_path / "new", "--mesh", mesh_file, dashed, value, expect=dashed)
     underscored = f"--{name}"  # the old spelling, refused the same way
