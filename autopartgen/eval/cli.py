@@ -60,8 +60,10 @@ def add_cli(subparsers) -> None:
                         help="method(s) to run; repeat or comma-separate (default: single,components,coacd,coacd_tuned)")
     parser.add_argument("--weights", default=None, help="model folder for --method ours (default: the shipped model)")
     parser.add_argument("--out", required=True, help="output folder (results.csv, summary.md, *.png)")
-    parser.add_argument("--limit", type=positive_int, default=None, help="evaluate only the first N objects of the split")
-    parser.add_argument("--workers", type=positive_int, default=1, help="worker processes (objects in parallel; default 1, "
+    parser.add_argument("--limit", type=positive_int, default=None,
+                        help="evaluate only the first N objects of the split")
+    parser.add_argument("--workers", type=positive_int, default=1,
+                        help="worker processes (objects in parallel; default 1, "
                         "use 1 when the timings matter)")
     parser.add_argument("--input", default="fused", choices=["fused", "concat"],
                         help="input mesh: 'fused' one watertight surface of the union (default) or 'concat' the "
@@ -76,8 +78,10 @@ def add_cli(subparsers) -> None:
                         help="extraction grid of --method ours / vae_recon (default: the model's grid_size)")
     parser.add_argument("--samples", type=positive_int, default=DEFAULT_SAMPLES,
                         help=f"surface samples per part (default {DEFAULT_SAMPLES})")
-    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed for methods and surface sampling (default 0)")
-    parser.add_argument("--gallery", type=non_negative_int, default=6, help="objects in gallery.png (default 6, 0 for none)")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="seed for methods and surface sampling (default 0)")
+    parser.add_argument("--gallery", type=non_negative_int, default=6,
+                        help="objects in gallery.png (default 6, 0 for none)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--resume", action="store_true",
                         help="keep the rows already in --out's results.csv (same settings) and score only the rest")
