@@ -7,15 +7,15 @@ Every flag of `autopartgen generate --help` is accepted (``--output_path`` is ``
 ``--weights`` the shipped compact model runs.
 """
 
-import argparse
 import sys
 
 from autopartgen.api import add_generate_arguments, run_generate
+from autopartgen.arguments import ArgumentParser
 from autopartgen.cli import run_command
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     add_generate_arguments(parser)
     args = parser.parse_args(argv)
     return run_command(run_generate, args)

@@ -8,7 +8,7 @@ parts generated so far and the image, until it emits an end token.
     result = generate_from_mesh(load_pipeline(), "chair.glb", output_dir="out/chair")
 """
 
-__version__ = "0.1.0"
+from autopartgen.version import __version__  # noqa: F401
 
 from autopartgen.errors import PartGenError  # noqa: E402,F401
 

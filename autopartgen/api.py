@@ -10,18 +10,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 
-from autopartgen import __version__
-from autopartgen.config import load_config
+from autopartgen.arguments import add_option_arguments, options_from_args
 from autopartgen.errors import CheckpointError, InputFileError
-from autopartgen.export import export_result, prepare_output_dir
+from autopartgen.export import OutputDir, export_result, prepare_output_dir
+from autopartgen.modes import input_mode
 from autopartgen.pipeline import AutoPartGen, GenerationOptions, PartResult
+from autopartgen.threads import add_threads_argument
+from autopartgen.version import __version__
 
 logger = logging.getLogger(__name__)
 
@@ -42,12 +47,13 @@ def load_pipeline(weights: str | os.PathLike | None = None, config: str | None =
 
 
 def _options(options: GenerationOptions | None, overrides: dict) -> GenerationOptions:
+    """A validated copy of ``options`` (default: the defaults) with keyword ``overrides`` applied."""
     options = dataclasses.replace(options) if options is not None else GenerationOptions()
     for key, value in overrides.items():
         if not hasattr(options, key):
             raise TypeError(f"unknown generation option {key!r}")
         setattr(options, key, value)
-    return options
+    return options.validate()
 
 
 def run_info(pipe: AutoPartGen, result: PartResult, inputs: dict) -> dict:
@@ -71,17 +77,105 @@ def run_info(pipe: AutoPartGen, result: PartResult, inputs: dict) -> dict:
     }
 
 
-def generate_parts(pipe: AutoPartGen, image=None, mesh=None, mask=None, output_dir=None,
-                   options: GenerationOptions | None = None, **overrides) -> PartResult:
-    """Run any mode (from which inputs are given) and, with ``output_dir``, write the outputs as one set."""
+def load_inputs(image=None, mesh=None, mask=None, allow_large_mesh: bool = False) -> tuple:
+    """Read and check the inputs of one run: ``(image, mesh, mask)`` as PIL image, trimesh and label array.
+
+    Paths are loaded with the :mod:`autopartgen.inputs` loaders (which refuse bad files in one line);
+    objects pass through, an in-memory image being checked for an object as a loaded file is. A mask
+    needs the image it was drawn on (its size).
+    """
+    from autopartgen import inputs
+
+    input_mode(image is not None, mesh is not None, mask is not None)
+    if isinstance(image, (str, os.PathLike)):
+        image = inputs.load_image(image)
+    elif image is not None:
+        inputs.check_image_has_object(image, "image")
+    if isinstance(mesh, (str, os.PathLike)):
+        mesh = inputs.load_mesh(mesh, allow_large=allow_large_mesh)
+    if isinstance(mask, (str, os.PathLike)):
+        mask = inputs.load_mask(mask, image_size=image.size)
+    return image, mesh, mask
+
+
+@contextlib.contextmanager
+def output_folder(path: str | os.PathLike) -> Iterator[OutputDir]:
+    """:func:`~autopartgen.export.prepare_output_dir`, undone on failure: the folders it created go again.
+
+    On any exception (Ctrl-C included) inside the ``with`` block, the folders that did not exist
+    before are removed, deepest first, and only while empty (``rmdir``): a folder that held anything
+    before, or that someone else wrote into meanwhile, is never deleted.
+    """
+    created = []
+    folder = Path(path).expanduser().absolute()
+    while not os.path.lexists(folder) and folder != folder.parent:
+        created.append(folder)
+        folder = folder.parent
+    try:
+        yield prepare_output_dir(path)
+    except BaseException:
+        for new in created:
+            try:
+                new.rmdir()
+            except OSError:
+                break
+        raise
+
+
+PipelineSource = AutoPartGen | Callable[[], AutoPartGen]
+
+
+def generate_parts(pipe: PipelineSource, image=None, mesh=None, mask=None, output_dir=None,
+                   options: GenerationOptions | None = None, *, preview: bool = True, allow_large_mesh: bool = False,
+                   input_names: dict | None = None, on_stage: Callable[[str], None] | None = None,
+                   sim_export=None, **overrides) -> PartResult:
+    """Run any mode (from which inputs are given) and, with ``output_dir``, write the outputs as one set.
+
+    This is the one run path: the CLI, the web app and the benchmark all call it. Everything a user
+    can get wrong is checked before any work, in this order: the options (:meth:`GenerationOptions.validate`),
+    which inputs go together, the input files, the output folder. Nothing appears in ``output_dir``
+    unless the run succeeds, and a folder this call created is removed again when it fails.
+
+    Args:
+        pipe: the model, or a callable returning it (called only once the inputs and the output folder
+            passed their checks, so a bad command line does not wait for a model load).
+        image, mesh, mask: paths or loaded objects (PIL image, trimesh, (H, W) label array).
+        output_dir: folder for the outputs (created); ``None`` writes nothing.
+        options: see :class:`GenerationOptions`; keyword ``overrides`` replace single fields.
+        preview: render ``preview.png``.
+        allow_large_mesh: keep a mesh over 2M faces whole instead of decimating it.
+        input_names: how parts.json names the inputs (default: the paths given).
+        on_stage: called with ``"loading model"``, ``"generating"``, ``"exporting"`` as the run proceeds.
+        sim_export: a :class:`~autopartgen.simulation.SimExportOptions`: joint hints in parts.json and, for its
+            formats, ``object.urdf`` / ``object.xml`` with ``meshes/``.
+
+    Returns:
+        The :class:`PartResult`; its ``timings`` include ``export`` when outputs were written.
+    """
     options = _options(options, overrides)
-    out = prepare_output_dir(output_dir) if output_dir is not None else None  # fail before the work
-    result = pipe.generate(image=image, mesh=mesh, mask=mask, options=options)
-    if out is not None:
-        export_result(result, out, run_info(pipe, result, {"image": image if isinstance(image, (str, Path)) else None,
-                                                           "mesh": mesh if isinstance(mesh, (str, Path)) else None,
-                                                           "mask": mask if isinstance(mask, (str, Path)) else None}),
-                      write_whole=options.decode_whole)
+    names = input_names if input_names is not None else {
+        kind: value for kind, value in (("image", image), ("mesh", mesh), ("mask", mask))
+        if isinstance(value, (str, os.PathLike))}
+    image, mesh, mask = load_inputs(image, mesh, mask, allow_large_mesh)
+    stage = on_stage or (lambda name: None)
+    scope = output_folder(output_dir) if output_dir is not None else contextlib.nullcontext()
+    with scope as out:
+        if not isinstance(pipe, AutoPartGen):
+            stage("loading model")
+            pipe = pipe()
+        stage("generating")
+        result = pipe.generate(image=image, mesh=mesh, mask=mask, options=options)
+        if out is not None:
+            stage("exporting")
+            start = time.perf_counter()
+            info = run_info(pipe, result, names)
+            if sim_export is not None:
+                info["simulation"] = dataclasses.asdict(sim_export)
+            written = export_result(result, out, info, preview=preview, write_whole=options.decode_whole,
+                                    sim_export=sim_export)
+            result.timings["export"] = time.perf_counter() - start
+            logger.info("%d parts (%s) -> %s: %s", len(result.parts), result.stop_reason, out.path,
+                        ", ".join(written))
     return result
 
 
@@ -102,77 +196,43 @@ def generate_from_image_and_mask(pipe, image, mask, mesh=None, output_dir=None, 
 
 
 # ------------------------------------------------------------------------------------------- CLI
-def add_generate_arguments(parser) -> None:
-    """The flags of `autopartgen generate` (also used by the root inference.py)."""
+def add_input_arguments(parser) -> None:
+    """Inputs, output folder, model and device of `autopartgen generate`."""
     parser.add_argument("--image", help="object image (PNG/JPEG/WebP); alpha is used when present")
     parser.add_argument("--mesh", help="whole-object mesh (GLB/glTF/OBJ/PLY/STL/OFF)")
     parser.add_argument("--mask", help="indexed part mask aligned with --image (0 = background)")
-    parser.add_argument("--output", "--output_path", dest="output", required=True, help="output folder")
+    parser.add_argument("--output", "--output-path", "--output_path", dest="output", required=True,
+                        help="output folder")
     parser.add_argument("--config", help="config preset or YAML (default: the model folder's config.yaml)")
     parser.add_argument("--weights", help="model folder (default: the shipped compact model)")
     parser.add_argument("--image-encoder-weights", "--image_encoder_weights", dest="image_encoder_weights",
                         help="DINOv2 ViT-L/14-reg4 file for the release configs, if kept elsewhere")
     parser.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
-    defaults = GenerationOptions()
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--parts", choices=["input", "generated", "both"], default=defaults.parts,
-                        help=GenerationOptions.__dataclass_fields__["parts"].metadata["help"])
-    parser.add_argument("--num_parts", type=int, help=GenerationOptions.__dataclass_fields__["num_parts"].metadata["help"])
-    parser.add_argument("--max_parts", type=int, help="most parts to generate (default: the config's)")
-    parser.add_argument("--grid_size", type=int, help="final extraction grid (default: the config's)")
-    parser.add_argument("--num_steps", type=int, help="diffusion steps (default: the config's)")
-    for flag in ("image_cfg_scale", "geometry_cfg_scale", "mask_image_cfg_scale", "mask_geometry_cfg_scale",
-                 "whole_cfg_scale"):
-        parser.add_argument(f"--{flag}", type=float)
-    parser.add_argument("--iou_threshold", type=float, default=defaults.iou_threshold,
-                        help="reject a part overlapping the parts so far by more than this (< 0: off)")
-    parser.add_argument("--duplicate_retries", type=int, default=defaults.duplicate_retries)
-    parser.add_argument("--simplify_faces", type=int, default=defaults.simplify_faces,
-                        help="simplify parts above this many faces (<= 0: off)")
-    parser.add_argument("--smooth_iters", type=int, default=defaults.smooth_iters)
-    parser.add_argument("--isosurface_backend", choices=["auto", "skimage", "diso"], default="auto")
-    parser.add_argument("--no_post", action="store_true", help="no simplification / floater removal")
-    parser.add_argument("--no_remove_background", action="store_true",
-                        help="do not segment the background of images without alpha")
-    parser.add_argument("--no_progress", action="store_true", help="no progress bars")
-    parser.add_argument("--no_preview", action="store_true", help="do not render preview.png")
-    parser.add_argument("--write_whole", action="store_true", help="also decode and write whole.glb")
-    parser.add_argument("--reference_compat", action="store_true",
-                        help="reproduce the released pipeline's decisions exactly (for parity checks)")
-    parser.add_argument("--allow_large_mesh", action="store_true",
+    parser.add_argument("--no-preview", "--no_preview", dest="no_preview", action="store_true",
+                        help="do not render preview.png")
+    parser.add_argument("--allow-large-mesh", "--allow_large_mesh", dest="allow_large_mesh", action="store_true",
                         help="accept meshes over 2M faces without decimating them first")
 
 
-def options_from_args(args) -> GenerationOptions:
-    return GenerationOptions(
-        seed=args.seed, parts=args.parts, num_parts=args.num_parts, max_parts=args.max_parts, grid_size=args.grid_size, num_steps=args.num_steps,
-        whole_cfg_scale=args.whole_cfg_scale, image_cfg_scale=args.image_cfg_scale,
-        geometry_cfg_scale=args.geometry_cfg_scale, mask_image_cfg_scale=args.mask_image_cfg_scale,
-        mask_geometry_cfg_scale=args.mask_geometry_cfg_scale, iou_threshold=args.iou_threshold,
-        duplicate_retries=args.duplicate_retries, postprocess=not args.no_post,
-        simplify_faces=args.simplify_faces if args.simplify_faces and args.simplify_faces > 0 else None,
-        smooth_iters=args.smooth_iters, isosurface_backend=args.isosurface_backend,
-        remove_background=not args.no_remove_background, decode_whole=args.write_whole,
-        reference_compat=args.reference_compat, progress=not args.no_progress)
+def add_generate_arguments(parser) -> None:
+    """The flags of `autopartgen generate` (also used by the root inference.py)."""
+    from autopartgen.simulation import add_sim_export_arguments
+
+    add_input_arguments(parser)
+    add_threads_argument(parser)
+    add_option_arguments(parser)
+    add_sim_export_arguments(parser)
 
 
 def run_generate(args) -> int:
-    from autopartgen import inputs
+    """`autopartgen generate`: options checked, then inputs and output folder, then the model is loaded."""
+    from autopartgen.simulation import sim_options_from_args
 
-    if args.mask and not args.image:
-        raise InputFileError("--mask needs the image it was drawn on: pass --image too")
-    if not (args.image or args.mesh):
-        raise InputFileError("nothing to split: pass --image, --mesh, or both")
-    out = prepare_output_dir(args.output)  # refuse a bad output path before any work
-    image = inputs.load_image(args.image) if args.image else None
-    mesh = inputs.load_mesh(args.mesh, allow_large=args.allow_large_mesh) if args.mesh else None
-    mask = inputs.load_mask(args.mask, image_size=image.size) if args.mask else None
-    pipe = load_pipeline(args.weights, args.config, args.device, args.image_encoder_weights)
     options = options_from_args(args)
-    result = pipe.generate(image=image, mesh=mesh, mask=mask, options=options)
-    info = run_info(pipe, result, {"image": args.image, "mesh": args.mesh, "mask": args.mask})
-    written = export_result(result, out, info, preview=not args.no_preview, write_whole=args.write_whole)
-    logger.info("%d parts (%s) -> %s: %s", len(result.parts), result.stop_reason, out.path, ", ".join(written))
+    sim_export = sim_options_from_args(args)
+    generate_parts(lambda: load_pipeline(args.weights, args.config, args.device, args.image_encoder_weights),
+                   image=args.image, mesh=args.mesh, mask=args.mask, output_dir=args.output, options=options,
+                   preview=not args.no_preview, allow_large_mesh=args.allow_large_mesh, sim_export=sim_export)
     return 0
 
 

@@ -2,19 +2,25 @@
 
 Each sub-command lives next to the code it drives: a module listed in ``COMMAND_MODULES`` exposes
 ``add_cli(subparsers)``, which adds its parser and sets ``func`` (a callable taking the parsed
-arguments and returning an exit code). This file only assembles them and turns a
-:class:`~autopartgen.errors.PartGenError` into one line on stderr and a non-zero exit.
+arguments and returning an exit code). This file only assembles them, applies ``--threads`` once
+(commands that have it: generate, serve, eval, bench), and turns a
+:class:`~autopartgen.errors.PartGenError` into one line on stderr and a non-zero exit; a bad command
+line is one line too (:class:`autopartgen.arguments.ArgumentParser`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import signal
 import sys
+import threading
 
-from autopartgen import __version__
+from autopartgen.arguments import ArgumentParser
 from autopartgen.errors import PartGenError
+from autopartgen.version import __version__
 
 # Modules that contribute sub-commands (each defines ``add_cli(subparsers)``).
 COMMAND_MODULES = [
@@ -31,7 +37,7 @@ COMMAND_MODULES = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="autopartgen", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="autopartgen", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"autopartgen {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -50,19 +56,42 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_command(func, args) -> int:
-    """Run a command function: logging set up, user errors as one line, Ctrl-C as exit 130."""
+    """Run a command function: logging set up, threads set, user errors as one line, Ctrl-C (or a
+    SIGTERM, which unwinds the same way so that no temporary file is left) as exit 130."""
     logging.basicConfig(
         level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        return int(func(args) or 0)
+        with _sigterm_as_interrupt():
+            if hasattr(args, "threads"):
+                from autopartgen.threads import configure_threads
+
+                configure_threads(args.threads)
+            return int(func(args) or 0)
     except PartGenError as error:
-        print(f"autopartgen: error: {error}", file=sys.stderr)
+        print(f"autopartgen: error: {' '.join(str(error).split())}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("autopartgen: interrupted", file=sys.stderr)
         return 130
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """While the block runs (in the main thread), SIGTERM raises KeyboardInterrupt, so cleanup code runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

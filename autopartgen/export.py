@@ -35,7 +35,7 @@ import trimesh
 from trimesh.visual import ColorVisuals, TextureVisuals
 from trimesh.visual.material import PBRMaterial
 
-from autopartgen import __version__
+from autopartgen.version import __version__
 from autopartgen.errors import OutputPathError
 from autopartgen.geometry.sampling import as_mesh_arrays
 

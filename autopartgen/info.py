@@ -6,7 +6,7 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
-from autopartgen import __version__
+from autopartgen.version import __version__
 
 _PACKAGES = ["torch", "numpy", "diffusers", "safetensors", "trimesh", "fpsample", "scikit-image",
              "fast-simplification", "pillow", "scipy", "pyyaml"]

@@ -63,6 +63,7 @@ VALID_ALPHA_LOW = 8  # "valid alpha": >= 1% of pixels with alpha <= 8 ...
 VALID_ALPHA_HIGH = 247  # ... and >= 1% with alpha >= 247
 VALID_ALPHA_FRACTION = 0.01
 MASK_ASPECT_TOLERANCE = 0.01
+FLAT_COLOUR_SPREAD = 16  # an image whose channels each span at most this (0-255) is one flat colour: blank
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -219,7 +220,7 @@ def vertex_colors_of(mesh: trimesh.Trimesh) -> np.ndarray | None:
     return _geometry_colors(mesh)
 
 
-def load_mesh(path: PathLike, max_faces: int = DEFAULT_MAX_FACES, allow_large: bool = False) -> trimesh.Trimesh:
+def load_mesh(path: PathLike, max_faces: int | None = None, allow_large: bool = False) -> trimesh.Trimesh:
     """Read a mesh file into one triangle mesh in the file's own coordinate frame.
 
     Supported: GLB, glTF (with its side files), OBJ, PLY, STL, OFF. Scenes are flattened: every node
@@ -236,7 +237,7 @@ def load_mesh(path: PathLike, max_faces: int = DEFAULT_MAX_FACES, allow_large: b
 
     Args:
         path: mesh file.
-        max_faces: triangle budget (default 2,000,000).
+        max_faces: triangle budget (default ``DEFAULT_MAX_FACES``, 2,000,000).
         allow_large: keep meshes over ``max_faces`` unchanged.
 
     Returns:
@@ -247,6 +248,7 @@ def load_mesh(path: PathLike, max_faces: int = DEFAULT_MAX_FACES, allow_large: b
             no triangles (empty or point cloud), NaN or infinite vertices, zero extent.
     """
     path = _check_file("mesh", path)
+    max_faces = DEFAULT_MAX_FACES if max_faces is None else max_faces
     suffix = path.suffix.lower()
     if suffix not in MESH_SUFFIXES:
         raise _error("mesh", path, f"unsupported mesh format '{path.suffix or '(no suffix)'}'",
@@ -373,7 +375,33 @@ def load_image(path: PathLike) -> Image.Image:
         image = Image.fromarray(np.clip(np.rint(arr * 255.0 / peak), 0, 255).astype(np.uint8))
     has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
         image.mode == "P" and "transparency" in image.info)
-    return image.convert("RGBA" if has_alpha else "RGB")
+    image = image.convert("RGBA" if has_alpha else "RGB")
+    check_image_has_object(image, f"image '{path}'")
+    return image
+
+
+def check_image_has_object(image: Image.Image, name: str = "image") -> None:
+    """Refuse an image with nothing in it to split: fully transparent, or one flat colour.
+
+    Fully transparent: it has an alpha channel and no pixel is more than barely visible (alpha > 8).
+    One flat colour: without a usable alpha cut-out (:func:`has_valid_alpha`), each colour channel spans
+    at most ``FLAT_COLOUR_SPREAD`` levels over the whole image (so compression noise on a blank image
+    counts as blank). An object cut out by a valid alpha is accepted whatever its colours.
+
+    Raises:
+        InputFileError: naming ``name`` (e.g. ``image 'photo.png'``) and what to pass instead.
+    """
+    if _has_alpha_channel(image):
+        alpha = np.asarray(image.getchannel("A"))
+        if int(alpha.max()) <= VALID_ALPHA_LOW:
+            raise InputFileError(_one_line(f"{name}: is fully transparent, so there is no object to split; pass an "
+                                           "image showing the object (on a transparent or plain background)"))
+        if has_valid_alpha(image):
+            return
+    rgb = np.asarray(image.convert("RGB")).reshape(-1, 3)
+    if int((rgb.max(axis=0).astype(np.int16) - rgb.min(axis=0)).max()) <= FLAT_COLOUR_SPREAD:
+        raise InputFileError(_one_line(f"{name}: is one flat colour, so there is no object to split; pass an image "
+                                       "showing the object"))
 
 
 def has_valid_alpha(image: Image.Image) -> bool:

@@ -44,8 +44,9 @@ from autopartgen.config import ModelConfig, load_config, save_config
 from autopartgen.errors import ConfigError
 from autopartgen.errors import CheckpointError, InputFileError
 from autopartgen.masks import order_mask_labels
+from autopartgen.modes import input_mode  # noqa: F401 (re-exported)
 from autopartgen.options import GenerationOptions
-from autopartgen.part_loop import GeneratedPart, LoopState, derive_seed, make_policy  # noqa: F401 (re-exported)
+from autopartgen.part_loop import GeneratedPart, LoopState, derive_seed, make_policy  # noqa: F401
 from autopartgen.geometry.cleanup import remove_floaters, simplify
 from autopartgen.geometry.extraction import extract_isosurface
 from autopartgen.geometry.normalize import apply_normalization, invert_normalization, normalization_transform
@@ -93,19 +94,6 @@ class PartResult:
     mask: np.ndarray | None = None
     parts_kind: str = "generated"
     generated_parts: list | None = None
-
-
-def input_mode(image: bool, mesh: bool, mask: bool) -> str:
-    """The reference's mode key from which inputs are present."""
-    if mask and not image:
-        raise InputFileError("a part mask needs the image it was drawn on; pass --image as well as --mask")
-    if not image and not mesh:
-        raise InputFileError("nothing to split: pass an image, a mesh, or both")
-    if mask:
-        return "image_mesh_mask" if mesh else "image_mask"
-    if image and mesh:
-        return "image_mesh"
-    return "mesh" if mesh else "image"
 
 
 @contextlib.contextmanager

@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from autopartgen.geometry.sampling import as_mesh_arrays
+
 logger = logging.getLogger(__name__)
 
 # The preview palette (RGB in [0, 1]): distinct, saturated, readable on white and on transparency.
@@ -138,14 +140,6 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return vn / np.where(norm > 0, norm, 1.0)
 
 
-def _as_arrays(mesh) -> tuple[np.ndarray, np.ndarray]:
-    if isinstance(mesh, tuple):
-        v, f = mesh
-    else:
-        v, f = mesh.vertices, mesh.faces
-    return np.asarray(v, dtype=np.float64).reshape(-1, 3), np.asarray(f, dtype=np.int64).reshape(-1, 3)
-
-
 def rasterize(meshes, camera: Camera) -> dict:
     """Z-buffer the meshes (trimesh objects or ``(vertices, faces)`` pairs) from ``camera``.
 
@@ -159,7 +153,7 @@ def rasterize(meshes, camera: Camera) -> dict:
     verts, faces, owners, local = [], [], [], []
     offset = 0
     for k, mesh in enumerate(meshes):
-        v, f = _as_arrays(mesh)
+        v, f = as_mesh_arrays(mesh)
         verts.append(v)
         faces.append(f + offset)
         owners.append(np.full(len(f), k))
@@ -351,7 +345,7 @@ def render_views(meshes, n_views: int, rng: np.random.Generator, size: int = 256
     ``lighting`` (:class:`Lighting`), ``materials`` (dict of arrays). Materials are drawn once per
     object, so a part keeps its colour across views.
     """
-    arrays = [_as_arrays(m) for m in meshes]
+    arrays = [as_mesh_arrays(m) for m in meshes]
     allv = np.concatenate([v for v, _ in arrays]) if arrays else np.zeros((1, 3))
     mats = random_materials(len(arrays), rng)
     out = []
@@ -367,7 +361,7 @@ def render_views(meshes, n_views: int, rng: np.random.Generator, size: int = 256
 
 def exploded(meshes, factor: float = 0.6) -> list[tuple[np.ndarray, np.ndarray]]:
     """Parts pushed away from the object's centroid along their own centroid direction by ``factor``."""
-    arrays = [_as_arrays(m) for m in meshes]
+    arrays = [as_mesh_arrays(m) for m in meshes]
     if not arrays:
         return []
     cents = np.array([v.mean(axis=0) if len(v) else np.zeros(3) for v, _ in arrays])
@@ -381,7 +375,7 @@ def render_preview(meshes, colors=None, size: int = 384, azimuth: float = 30.0, 
     ``meshes`` are trimesh objects or ``(vertices, faces)`` pairs; ``colors`` (K, 3) in [0, 1] or 0-255,
     defaulting to :func:`part_colors`. Both halves use the same camera direction; each is framed to fit.
     """
-    arrays = [_as_arrays(m) for m in meshes]
+    arrays = [as_mesh_arrays(m) for m in meshes]
     colors = part_colors(len(arrays)) if colors is None else np.asarray(colors, float)[:, :3]
     if colors.size and colors.max() > 1.0:
         colors = colors / 255.0

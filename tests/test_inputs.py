@@ -173,7 +173,9 @@ def test_image_formats_and_modes(tmp_path):
     rgba.save(tmp_path / "a.png")
     rgba.convert("RGB").save(tmp_path / "a.jpg")
     rgba.save(tmp_path / "a.webp", lossless=True)
-    Image.new("LA", (32, 32)).save(tmp_path / "la.png")
+    grey_with_alpha = Image.new("LA", (32, 32))
+    grey_with_alpha.paste((128, 255), (8, 8, 24, 24))  # an opaque grey square on transparent
+    grey_with_alpha.save(tmp_path / "la.png")
     assert load_image(tmp_path / "a.png").mode == "RGBA"
     assert load_image(tmp_path / "a.jpg").mode == "RGB"
     webp = load_image(tmp_path / "a.webp")

@@ -1,6 +1,7 @@
 """`autopartgen bench`: per-stage timings of mesh -> parts and image -> parts.
 
-    autopartgen bench [--weights DIR] [--config tiny] [--grid-size N] [--repeats 2] [--json out.json]
+    autopartgen bench [--weights DIR] [--config tiny] [--grid-size N] [--repeats 2] [--threads N] [--json out.json]
+    autopartgen bench --contention      mesh -> parts idle and beside one busy process, and their ratio
     python bench/pipeline.py ...        (the same, from a checkout)
 
 Reports per stage (load, image encode, whole encode / sample, part sampling, decode / extraction,
@@ -10,23 +11,31 @@ DiT forward passes per accepted part and the fraction of dense-grid queries the 
 Runs the shipped model by default (``autopartgen/weights/tiny``); ``--random-weights`` builds the
 config with random weights instead (timings only: the geometry is meaningless). Inputs are the
 ``examples/`` objects. Prints a markdown table (min / median seconds per stage over repeats).
+
+``--contention`` measures what a shared machine does to a run: each repeat times mesh -> parts once
+alone and once while a child process of this benchmark spins on one core (``while True: pass``,
+started before and killed after that run), alternating so that slow drifts in the machine's load hit
+both alike; it reports both times and the loaded / idle ratio of their medians.
 """
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import json
-import tempfile
 import platform
 import resource
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from autopartgen.api import load_pipeline, run_info
-from autopartgen.export import export_result, prepare_output_dir
+from autopartgen.api import generate_parts, load_pipeline
+from autopartgen.arguments import ArgumentParser, positive_int
+from autopartgen.threads import add_threads_argument
 from autopartgen.inputs import load_image, load_mesh
 from autopartgen.pipeline import AutoPartGen, GenerationOptions
 
@@ -34,16 +43,14 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def run(pipe, inputs: dict, options: GenerationOptions) -> dict:
-    """One generation + export into a temporary folder; returns timings and counts."""
-    start = time.perf_counter()
-    result = pipe.generate(**inputs, options=options)
+    """One generation + export into a temporary folder (:func:`autopartgen.api.generate_parts`); returns
+    timings and counts."""
     with tempfile.TemporaryDirectory() as folder:
-        export_start = time.perf_counter()
-        export_result(result, prepare_output_dir(folder), run_info(pipe, result, {}))
-        export_time = time.perf_counter() - export_start
-    total = time.perf_counter() - start
+        start = time.perf_counter()
+        result = generate_parts(pipe, **inputs, output_dir=folder, options=options)
+        total = time.perf_counter() - start
     counts = result.counts
-    return {"timings": dict(result.timings, export=export_time, total=total), "parts": len(result.parts),
+    return {"timings": dict(result.timings, total=total), "parts": len(result.parts),
             "stop": result.stop_reason, "dit_forwards": counts["dit_forwards"], "attempts": counts["attempts"],
             "dit_forwards_per_part": counts["dit_forwards"] / max(len(result.parts), 1),
             "query_fraction": counts["field_queries"] / max(counts["dense_queries"], 1)}
@@ -54,6 +61,32 @@ def benchmark(pipe, example: Path, options: GenerationOptions, repeats: int) -> 
     cases = {"mesh -> parts": {"mesh": load_mesh(example / "mesh.glb")},
              "image -> parts": {"image": load_image(example / "image.png")}}
     return {name: [run(pipe, inputs, options) for _ in range(repeats)] for name, inputs in cases.items()}
+
+
+@contextlib.contextmanager
+def busy_process():
+    """A child Python process spinning on one core for the duration of the block (killed after it)."""
+    child = subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.2)  # let it start spinning
+        yield child
+    finally:
+        child.kill()
+        child.wait()
+
+
+def contention(pipe, example: Path, options: GenerationOptions, repeats: int) -> dict:
+    """mesh -> parts alone and beside one busy process, alternating; ``{"idle": [...], "loaded": [...], "ratio"}``."""
+    inputs = {"mesh": load_mesh(example / "mesh.glb")}
+    idle, loaded = [], []
+    for _ in range(repeats):
+        idle.append(run(pipe, inputs, options))
+        with busy_process():
+            loaded.append(run(pipe, inputs, options))
+    ratio = (statistics.median(r["timings"]["total"] for r in loaded)
+             / statistics.median(r["timings"]["total"] for r in idle))
+    return {"idle": idle, "loaded": loaded, "ratio": ratio}
 
 
 def markdown_table(rows: dict, header: str) -> str:
@@ -74,21 +107,30 @@ def markdown_table(rows: dict, header: str) -> str:
 
 
 def _run(args) -> int:
-    torch.set_num_threads(args.threads)
+    options = GenerationOptions(seed=0, grid_size=args.grid_size, max_parts=args.max_parts, num_steps=args.num_steps,
+                                progress=False).validate()
     load_start = time.perf_counter()
     if args.random_weights:
         pipe = AutoPartGen.from_config(args.config or "tiny", device="cpu")
     else:
         pipe = load_pipeline(args.weights, args.config, device="cpu")
     load_time = time.perf_counter() - load_start
-    options = GenerationOptions(seed=0, grid_size=args.grid_size, max_parts=args.max_parts, num_steps=args.num_steps,
-                                progress=False)
-    rows = benchmark(pipe, Path(args.example_dir or EXAMPLES / args.example), options, args.repeats)
-    header = (f"# pipeline timings: {pipe.config.name}{' (random weights)' if args.random_weights else ''}, "
-              f"example {args.example}, grid {args.grid_size or pipe.config.pipeline.get('grid_size')}, "
-              f"{args.threads} threads, {platform.machine()}, torch {torch.__version__}; model load {load_time:.2f} s; "
-              f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
-    print(markdown_table(rows, header))
+    example = Path(args.example_dir or EXAMPLES / args.example)
+    header = (f"{pipe.config.name}{' (random weights)' if args.random_weights else ''}, "
+              f"example {example.name}, grid {args.grid_size or pipe.config.pipeline.get('grid_size')}, "
+              f"{torch.get_num_threads()} threads, {platform.machine()}, torch {torch.__version__}")
+    if args.contention:
+        measured = contention(pipe, example, options, args.repeats)
+        rows = {"mesh -> parts, idle": measured["idle"], "mesh -> parts, beside a busy process": measured["loaded"]}
+        print(markdown_table(rows, f"# contention: {header}; loaded / idle (medians of total): "
+                                   f"{measured['ratio']:.2f}"))
+        if args.json:
+            Path(args.json).write_text(json.dumps({"load_s": load_time, "threads": torch.get_num_threads(),
+                                                   "contention": measured}, indent=2))
+        return 0
+    rows = benchmark(pipe, example, options, args.repeats)
+    print(markdown_table(rows, f"# pipeline timings: {header}; model load {load_time:.2f} s; peak RSS "
+                               f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"))
     if args.json:
         Path(args.json).write_text(json.dumps({"load_s": load_time, "runs": rows}, indent=2))
     return 0
@@ -100,11 +142,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--random-weights", action="store_true", help="time a randomly initialised model")
     parser.add_argument("--example", default="chair", help="folder name under examples/")
     parser.add_argument("--example-dir", help="or any folder with mesh.glb and image.png")
-    parser.add_argument("--grid-size", type=int)
-    parser.add_argument("--max-parts", type=int)
-    parser.add_argument("--num-steps", type=int)
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--grid-size", type=int, help="extraction grid (default: the model's)")
+    parser.add_argument("--max-parts", type=positive_int, help="most parts (default: the model's)")
+    parser.add_argument("--num-steps", type=positive_int, help="diffusion steps (default: the model's)")
+    parser.add_argument("--repeats", type=positive_int, default=2, help="runs per case (default 2)")
+    parser.add_argument("--contention", action="store_true",
+                        help="time mesh -> parts alone and beside one busy process (and their ratio) instead")
+    add_threads_argument(parser)
     parser.add_argument("--json", help="also write the raw numbers here")
 
 
@@ -115,9 +159,11 @@ def add_cli(subparsers) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from autopartgen.cli import run_command
+
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser)
-    raise SystemExit(_run(parser.parse_args()))
+    raise SystemExit(run_command(_run, parser.parse_args()))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from autopartgen.arguments import non_negative_int, positive_int
 from autopartgen.eval.metrics import DEFAULT_GRID, DEFAULT_SAMPLES
+from autopartgen.threads import add_threads_argument
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +25,9 @@ def _method_list(values: list[str]) -> list[str]:
 
 def _run(args) -> int:
     from autopartgen.eval import ours, runner  # noqa: F401  (ours registers --method ours)
+    from autopartgen.options import GenerationOptions
+
+    GenerationOptions(grid_size=args.generation_grid).validate()  # a grid the extraction supports, before any work
 
     settings = runner.EvalSettings(mode=args.mode, input_form=args.input, input_resolution=args.input_resolution,
                                    input_max_faces=args.input_max_faces or None,
@@ -55,23 +60,31 @@ def add_cli(subparsers) -> None:
                         help="method(s) to run; repeat or comma-separate (default: single,components,coacd,coacd_tuned)")
     parser.add_argument("--weights", default=None, help="model folder for --method ours (default: the shipped model)")
     parser.add_argument("--out", required=True, help="output folder (results.csv, summary.md, *.png)")
-    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N objects of the split")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (objects in parallel; default 1, "
+    parser.add_argument("--limit", type=positive_int, default=None,
+                        help="evaluate only the first N objects of the split")
+    parser.add_argument("--workers", type=positive_int, default=1,
+                        help="worker processes (objects in parallel; default 1, "
                         "use 1 when the timings matter)")
     parser.add_argument("--input", default="fused", choices=["fused", "concat", "realistic"],
                         help="input mesh: 'fused' one watertight surface of the union (default), 'concat' the "
                              "GT part meshes concatenated, or 'realistic' the fused surface decimated and noisy "
                              "(seeded by the object id)")
-    parser.add_argument("--input-resolution", type=int, default=192,
+    parser.add_argument("--input-resolution", type=positive_int, default=192,
                         help="grid of the fused input (default 192 = 3 x 64, see docs/evaluation.md)")
-    parser.add_argument("--input-max-faces", type=int, default=20_000,
+    parser.add_argument("--input-max-faces", type=non_negative_int, default=20_000,
                         help="decimate the fused input to this many faces (default 20000, 0 keeps all)")
-    parser.add_argument("--grid", type=int, default=DEFAULT_GRID, help=f"IoU grid per axis (default {DEFAULT_GRID})")
-    parser.add_argument("--generation-grid", type=int, default=None,
+    parser.add_argument("--grid", type=positive_int, default=DEFAULT_GRID,
+                        help=f"IoU grid per axis (default {DEFAULT_GRID})")
+    parser.add_argument("--generation-grid", type=positive_int, default=None,
                         help="extraction grid of --method ours / vae_recon (default: the model's grid_size)")
-    parser.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,
+    parser.add_argument("--samples", type=positive_int, default=DEFAULT_SAMPLES,
                         help=f"surface samples per part (default {DEFAULT_SAMPLES})")
-    parser.add_argument("--seed", type=int, default=0, help="seed for methods and surface sampling (default 0)")
-    parser.add_argument("--gallery", type=int, default=6, help="objects in gallery.png (default 6, 0 for none)")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="seed for methods and surface sampling (default 0)")
+    parser.add_argument("--gallery", type=non_negative_int, default=6,
+                        help="objects in gallery.png (default 6, 0 for none)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the rows already in --out's results.csv (same settings) and score only the rest")
+    add_threads_argument(parser)
     parser.set_defaults(func=_run)

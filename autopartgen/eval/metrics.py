@@ -32,7 +32,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial import cKDTree
 
-from autopartgen.geometry.voxels import grid_centres, parity_votes, surface_voxels
+from autopartgen.geometry.sampling import as_mesh_arrays
+from autopartgen.geometry.voxels import grid_centres, parity_votes, surface_voxels  # noqa: F401 (grid_centres re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -51,20 +52,9 @@ REFERENCE_FACTOR = 10
 # --------------------------------------------------------------------------------------------------
 
 
-def as_arrays(mesh: MeshLike) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(vertices (V, 3) float64, faces (F, 3) int64)`` for a trimesh mesh or a (V, F) pair."""
-    if hasattr(mesh, "vertices") and hasattr(mesh, "faces"):
-        vertices, faces = mesh.vertices, mesh.faces
-    else:
-        vertices, faces = mesh
-    vertices = np.asarray(vertices, dtype=np.float64).reshape(-1, 3)
-    faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
-    return vertices, faces
-
-
 def triangles_of(mesh: MeshLike) -> np.ndarray:
     """Return the triangles of a mesh as a ``(F, 3, 3)`` float64 array (face, corner, xyz)."""
-    vertices, faces = as_arrays(mesh)
+    vertices, faces = as_mesh_arrays(mesh)
     return vertices[faces]
 
 
@@ -111,7 +101,7 @@ def occupancy(mesh: MeshLike, grid: int = DEFAULT_GRID, surface_points: np.ndarr
 
 def geometry_seed(mesh: MeshLike, seed: int = 0) -> int:
     """A sampling seed derived from ``seed`` and the mesh's bytes, so samples do not depend on part order."""
-    vertices, faces = as_arrays(mesh)
+    vertices, faces = as_mesh_arrays(mesh)
     digest = zlib.crc32(faces.tobytes(), zlib.crc32(vertices.tobytes()))
     return int(np.random.SeedSequence([seed, digest]).generate_state(1)[0])
 
@@ -223,7 +213,7 @@ def union_surface_samples(parts: Sequence[MeshLike], count: int = DEFAULT_SAMPLE
     shape. The parts are concatenated in the order of their :func:`geometry_seed`, so part order does
     not change the result.
     """
-    arrays = sorted((as_arrays(p) for p in parts), key=geometry_seed)
+    arrays = sorted((as_mesh_arrays(p) for p in parts), key=geometry_seed)
     arrays = [(v, f) for v, f in arrays if len(f)]
     if not arrays:
         return np.zeros((0, 3))

@@ -396,10 +396,69 @@ def _prepare_out_dir(out_dir: Path) -> None:
         raise OutputPathError(f"cannot create the output folder {out_dir}: {error}") from error
 
 
+RESULTS_CSV = "results.csv"
+RUN_RECORD = "eval_run.json"  # the settings results.csv was scored with, checked by --resume
+
+
+def _run_record(data_dir, split, settings: EvalSettings) -> dict:
+    """What decides a row's scores (not workers or limit): a resumed run must match it."""
+    return json.loads(json.dumps({"data": str(Path(data_dir).resolve()), "split": split, **vars(settings)}))
+
+
+def start_results(out_dir: Path, record: dict, resume: bool) -> dict[tuple[str, str], dict]:
+    """Open ``results.csv`` for appending; return the rows already scored (``(object_id, method) -> row``).
+
+    Without ``resume`` the file starts afresh (header only). With ``resume`` the complete rows of an
+    earlier run with the same settings are kept (a row cut short by a kill is dropped) and returned.
+
+    Raises:
+        InputFileError: resuming a folder whose results were scored with other settings, or whose
+            results.csv has other columns.
+    """
+    path, record_path = out_dir / RESULTS_CSV, out_dir / RUN_RECORD
+    previous: dict[tuple[str, str], dict] = {}
+    if resume and path.is_file():
+        with open(path, newline="") as handle:
+            header = next(csv.reader(handle), [])
+        if header != CSV_COLUMNS:
+            raise InputFileError(f"--resume: {path} has other columns than this version writes; use another --out "
+                                 "or drop --resume to start again")
+        earlier = json.loads(record_path.read_text()) if record_path.is_file() else None
+        if earlier is not None and earlier != record:
+            changed = sorted(key for key in set(earlier) | set(record) if earlier.get(key) != record.get(key))
+            raise InputFileError(f"--resume: the results in {out_dir} were scored with other settings "
+                                 f"({', '.join(changed)}); use the same settings, another --out, or drop --resume")
+        for row in read_csv(path):
+            if row.get("error") is not None:  # None: the line was cut short
+                previous[(str(row["object_id"]), str(row["method"]))] = row
+        log.info("resuming: %d rows already scored in %s", len(previous), path)
+    write_csv(previous.values(), path)
+    record_path.write_text(json.dumps(record, indent=2))
+    return previous
+
+
+def append_csv(rows: Iterable[dict], path: Path) -> None:
+    """Append result rows (no header) to ``results.csv`` and flush them to disk."""
+    with open(path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        for row in rows:
+            writer.writerow(_csv_row(row))
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _csv_row(row: dict) -> dict:
+    return {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
+
+
 def run_eval(data_dir: Path | str, out_dir: Path | str, method_names: Sequence[str], *, split: str | None = "test",
              limit: int | None = None, workers: int = 1, settings: EvalSettings | None = None,
-             gallery_count: int = 6, progress: bool = True) -> list[dict]:
+             gallery_count: int = 6, progress: bool = True, resume: bool = False) -> list[dict]:
     """Evaluate methods over a dataset split and write the report into ``out_dir``.
+
+    ``results.csv`` grows as the run goes: each object's rows are appended (and flushed) as soon as it
+    is scored, so an interrupted run keeps what it finished; ``resume`` then skips the (object, method)
+    pairs already in it, provided the settings are the same.
 
     Args:
         data_dir: dataset root in our on-disk format (see :func:`find_objects`).
@@ -409,11 +468,13 @@ def run_eval(data_dir: Path | str, out_dir: Path | str, method_names: Sequence[s
         limit: evaluate only the first ``limit`` objects of the split (sorted by folder name).
         workers: worker processes (objects in parallel); 1 runs in this process.
         settings: protocol settings (defaults: mesh mode, fused input, 64^3 grid, 10k samples, seed 0).
-        gallery_count: objects shown in ``gallery.png`` (the first ones of the split).
+        gallery_count: objects shown in ``gallery.png`` (the first ones of the split, among those scored
+            in this run).
         progress: show a tqdm progress bar.
+        resume: keep the rows of an earlier run in ``out_dir`` and score only what is missing.
 
     Returns:
-        the result rows (one per object and method), also written to ``results.csv``.
+        the result rows (one per object and method, in object then method order), as in ``results.csv``.
     """
     settings = settings or EvalSettings()
     out_dir = Path(out_dir)
@@ -424,37 +485,49 @@ def run_eval(data_dir: Path | str, out_dir: Path | str, method_names: Sequence[s
     if not objects:
         raise InputFileError(f"no objects (folders with parts.glb) for split {split!r} under {data_dir}")
     _prepare_out_dir(out_dir)
-    log.info("evaluating %d objects x %d methods (%s input, %s mode, grid %d) with %d worker(s)",
-             len(objects), len(method_names), settings.input_form, settings.mode, settings.grid, workers)
+    csv_path = out_dir / RESULTS_CSV
+    previous = start_results(out_dir, _run_record(data_dir, split, settings), resume)
+    object_ids = [str(_read_meta(path).get("object_id", path.name)) for path in objects]
+    todo = {index: [name for name in method_names if (object_ids[index], name) not in previous]
+            for index in range(len(objects))}
+    todo = {index: names for index, names in todo.items() if names}
+    log.info("evaluating %d objects x %d methods (%s input, %s mode, grid %d) with %d worker(s)%s",
+             len(objects), len(method_names), settings.input_form, settings.mode, settings.grid, workers,
+             f"; {len(objects) - len(todo)} already scored" if resume else "")
 
     results: dict[int, list[dict]] = {}
     gallery: dict[int, GalleryEntry] = {}
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(objects), desc="eval", unit="obj", disable=not progress)
+    bar = tqdm(total=len(todo), desc="eval", unit="obj", disable=not progress)
+
+    def finished(index: int, rows: list[dict], kept: GalleryEntry | None) -> None:
+        results[index] = rows
+        append_csv(rows, csv_path)
+        if kept:
+            gallery[index] = kept
+        bar.update(1)
+
     if workers <= 1:
-        for index, path in enumerate(objects):
-            results[index], kept = evaluate_object(path, method_names, settings, keep_parts=index < gallery_count)
-            if kept:
-                gallery[index] = kept
-            bar.update(1)
+        for index, names in todo.items():
+            finished(index, *evaluate_object(objects[index], names, settings, keep_parts=index < gallery_count))
     else:
         import multiprocessing
 
         context = multiprocessing.get_context("fork") if os.name == "posix" else None
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = {pool.submit(evaluate_object, path, list(method_names), settings, index < gallery_count): index
-                       for index, path in enumerate(objects)}
+            futures = {pool.submit(evaluate_object, objects[index], names, settings, index < gallery_count): index
+                       for index, names in todo.items()}
             for future in as_completed(futures):
-                index = futures[future]
-                results[index], kept = future.result()
-                if kept:
-                    gallery[index] = kept
-                bar.update(1)
+                finished(futures[future], *future.result())
     bar.close()
 
-    rows = [row for index in sorted(results) for row in results[index]]
-    write_csv(rows, out_dir / "results.csv")
+    rows = []
+    for index, object_id in enumerate(object_ids):
+        fresh = {row["method"]: row for row in results.get(index, [])}
+        rows += [fresh[name] if name in fresh else previous[(object_id, name)] for name in method_names]
+    ours = {(str(row["object_id"]), row["method"]) for row in rows}
+    write_csv(rows + [row for key, row in previous.items() if key not in ours], csv_path)  # in order
     run_info = {"data": str(data_dir), "split": split, "objects": len(objects), "workers": workers,
                 "cpu_count": os.cpu_count(), **vars(settings)}
     (out_dir / "summary.md").write_text(summary_markdown(rows, method_names, run_info))
@@ -469,12 +542,14 @@ def run_eval(data_dir: Path | str, out_dir: Path | str, method_names: Sequence[s
 
 
 def write_csv(rows: Iterable[dict], path: Path) -> None:
-    """Write result rows with the :data:`CSV_COLUMNS` header (floats with 6 significant digits)."""
-    with open(path, "w", newline="") as handle:
+    """Write result rows with the :data:`CSV_COLUMNS` header (floats with 6 significant digits), atomically."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    with open(temporary, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+            writer.writerow(_csv_row(row))
+    os.replace(temporary, path)
 
 
 def read_csv(path: Path | str) -> list[dict]:
@@ -487,7 +562,7 @@ def read_csv(path: Path | str) -> list[dict]:
                 try:
                     parsed[key] = float(value) if key not in ("object_id", "category", "method", "mode",
                                                                "input", "error") else value
-                except ValueError:
+                except (TypeError, ValueError):  # text, or None in a line cut short
                     parsed[key] = value
             rows.append(parsed)
     return rows

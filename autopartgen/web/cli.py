@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from autopartgen.errors import CheckpointError, InputFileError
+from autopartgen.threads import add_threads_argument
 
 
 def _run(args) -> int:
@@ -37,4 +38,5 @@ def add_cli(subparsers) -> None:
                         help="largest upload (all files of one job together), in MB")
     parser.add_argument("--keep-hours", dest="keep_hours", type=float, default=24.0,
                         help="delete finished jobs after this many hours")
+    add_threads_argument(parser)
     parser.set_defaults(func=_run)

@@ -46,7 +46,9 @@ from pathlib import Path
 from typing import Callable, Optional
 from urllib.parse import unquote, urlsplit
 
-from autopartgen.errors import OutputPathError, PartGenError
+from autopartgen.errors import ConfigError, OutputPathError, PartGenError
+from autopartgen.modes import input_mode
+from autopartgen.options import GenerationOptions
 
 logger = logging.getLogger(__name__)
 
@@ -163,20 +165,14 @@ class PipelineRunner:
             logger.error("could not load the model: %s", error)
 
     def __call__(self, job: Job, set_stage: Callable[[str], None]) -> None:
-        from autopartgen.api import run_info
-        from autopartgen.export import export_result, prepare_output_dir
-        from autopartgen.pipeline import GenerationOptions
+        from autopartgen.api import generate_parts
+        from autopartgen.simulation import SimExportOptions
 
-        set_stage("loading model")
-        pipe = self.pipeline()
-        set_stage("generating")
-        out = prepare_output_dir(job.output_dir)
         options = GenerationOptions(progress=True, **job.options)
-        paths = {kind: str(job.inputs[kind]) if kind in job.inputs else None for kind in ("image", "mesh", "mask")}
-        result = pipe.generate(image=paths["image"], mesh=paths["mesh"], mask=paths["mask"], options=options)
-        set_stage("exporting")
-        info = run_info(pipe, result, {kind: job.names.get(kind) for kind in paths})
-        export_result(result, out, info)
+        result = generate_parts(self.pipeline, output_dir=job.output_dir, options=options,
+                                input_names={kind: job.names.get(kind) for kind in job.inputs},
+                                on_stage=set_stage, sim_export=SimExportOptions(formats=("urdf", "mjcf")),
+                                **{kind: str(path) for kind, path in job.inputs.items()})
         job.num_parts, job.stop_reason = len(result.parts), result.stop_reason
 
 
@@ -311,6 +307,7 @@ class JobManager:
                 "preview": url + "preview.png" if "preview.png" in files else None,
                 "mask_colored": url + "mask_colored.png" if "mask_colored.png" in files else None,
                 "zip": f"{base}/download.zip",
+                "simulation": url + "object.urdf" if "object.urdf" in files else None,
             }
         return status
 
@@ -337,9 +334,11 @@ class JobManager:
                 fd, tmp = tempfile.mkstemp(prefix=".parts.zip.", dir=job.dir)
                 try:
                     with os.fdopen(fd, "wb") as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as zf:
-                        for path in sorted(job.output_dir.iterdir()) if job.output_dir.is_dir() else []:
-                            if path.is_file() and not path.name.startswith(".") and not path.is_symlink():
-                                zf.write(path, f"autopartgen-{job.id[:8]}/{path.name}")
+                        for path in sorted(job.output_dir.rglob("*")) if job.output_dir.is_dir() else []:
+                            relative = path.relative_to(job.output_dir)
+                            if path.is_file() and not path.is_symlink() and \
+                                    not any(piece.startswith(".") for piece in relative.parts):
+                                zf.write(path, f"autopartgen-{job.id[:8]}/{relative.as_posix()}")
                     os.replace(tmp, target)
                 except BaseException:
                     Path(tmp).unlink(missing_ok=True)
@@ -446,6 +445,8 @@ def display_name(filename: str) -> str:
 
 
 def parse_options(fields: dict) -> dict:
+    """The form's option fields -> GenerationOptions overrides, within the page's limits and then checked
+    by :meth:`GenerationOptions.validate` (e.g. grid sizes the extraction cannot refine to)."""
     options = {}
     for name, (kind, low, high) in OPTION_FIELDS.items():
         text = str(fields.get(name, "")).strip()
@@ -459,31 +460,27 @@ def parse_options(fields: dict) -> dict:
         if not (low <= value <= high) or value != value:
             raise UploadError(f"{name.replace('_', ' ')} must be between {low} and {high}, got {text[:20]}")
         options[name] = value
+    try:
+        GenerationOptions(**options).validate()
+    except ConfigError as error:
+        raise UploadError(str(error)) from None
     return options
 
 
 def mode_of(kinds) -> str:
-    if "mask" in kinds and "image" not in kinds:
-        raise UploadError("a part mask needs the image it was drawn on: pick an image as well")
-    if "image" not in kinds and "mesh" not in kinds:
-        raise UploadError("nothing to split: pick a mesh, an image, or both")
-    if "mask" in kinds:
-        return "image_mesh_mask" if "mesh" in kinds else "image_mask"
-    if "image" in kinds and "mesh" in kinds:
-        return "image_mesh"
-    return "mesh" if "mesh" in kinds else "image"
+    """The input mode of a set of upload kinds (:func:`autopartgen.modes.input_mode`), as an UploadError."""
+    try:
+        return input_mode("image" in kinds, "mesh" in kinds, "mask" in kinds)
+    except PartGenError as error:
+        raise UploadError(str(error)) from None
 
 
 def validate_inputs(saved: dict, names: dict) -> None:
-    """Load each upload with the CLI's loaders; their InputFileError names the uploaded file."""
-    from autopartgen import inputs
+    """Load each upload as a run does (:func:`autopartgen.api.load_inputs`); errors name the uploaded file."""
+    from autopartgen.api import load_inputs
 
     try:
-        image = inputs.load_image(saved["image"]) if "image" in saved else None
-        if "mesh" in saved:
-            inputs.load_mesh(saved["mesh"])
-        if "mask" in saved:
-            inputs.load_mask(saved["mask"], image_size=image.size)
+        load_inputs(**{kind: str(path) for kind, path in saved.items()})
     except PartGenError as error:
         message = str(error)
         for kind, path in saved.items():

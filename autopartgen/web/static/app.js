@@ -514,6 +514,8 @@ async function showResult(status) {
   $('download-combined').href = result.combined || '#';
   $('download-combined').hidden = !result.combined;
   $('download-manifest').href = result.manifest || '#';
+  $('simulation-links').hidden = !result.simulation;  // the zip holds object.urdf, object.xml and meshes/
+  $('download-simulation').href = result.zip;
   $('download-parts').innerHTML = '';
   result.parts.forEach((url, i) => {
     const a = document.createElement('a');

@@ -1,0 +1,95 @@
+"""`autopartgen eval` writes results.csv as objects finish, and `--resume` scores only what is missing."""
+
+import pytest
+
+from autopartgen.errors import PartGenError
+from autopartgen.eval import runner
+from test_baselines import box, two_boxes, write_object
+
+SETTINGS = runner.EvalSettings(input_form="concat", grid=16, n_samples=300)
+
+
+@pytest.fixture()
+def data(tmp_path):
+    root = tmp_path / "data"
+    write_object(root / "a", two_boxes())
+    write_object(root / "b", [box((0.5, 0.5, 0.5))])
+    write_object(root / "c", [box((0.3, 0.6, 0.3))])
+    return root
+
+
+class CountingMethod:
+    """A registered method that records which objects it ran on and can fail on one (like a kill)."""
+
+    def __init__(self, interrupt_on=None):
+        self.seen, self.interrupt_on = [], interrupt_on
+
+    def __call__(self, mesh, *, object_dir, **_):
+        if object_dir.name == self.interrupt_on:
+            raise KeyboardInterrupt
+        self.seen.append(object_dir.name)
+        return runner.load_gt_parts(object_dir)
+
+
+@pytest.fixture()
+def method():
+    counting = CountingMethod()
+    runner.register_method("counting", counting)
+    yield counting
+    runner.METHODS.pop("counting")
+
+
+def evaluate(data, out, methods, **kwargs):
+    return runner.run_eval(data, out, methods, split=None, settings=kwargs.pop("settings", SETTINGS),
+                           gallery_count=0, progress=False, **kwargs)
+
+
+def test_rows_are_on_disk_as_each_object_finishes(data, tmp_path, method):
+    out = tmp_path / "out"
+    method.interrupt_on = "c"  # the run dies on the third object
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(data, out, ["single", "counting"])
+    written = runner.read_csv(out / "results.csv")
+    assert [(row["object_id"], row["method"]) for row in written] == [
+        ("a", "single"), ("a", "counting"), ("b", "single"), ("b", "counting")]
+
+
+def test_resume_scores_only_the_missing_pairs(data, tmp_path, method):
+    out = tmp_path / "out"
+    method.interrupt_on = "c"
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(data, out, ["counting"])
+    method.interrupt_on, method.seen = None, []
+    rows = evaluate(data, out, ["counting", "single"], resume=True)
+    assert method.seen == ["c"]  # a and b were scored before
+    assert [(row["object_id"], row["method"]) for row in rows] == [
+        (obj, name) for obj in "abc" for name in ("counting", "single")]
+    assert all(row["part_iou"] == 1.0 for row in rows if row["method"] == "counting")
+    on_disk = runner.read_csv(out / "results.csv")
+    assert [(row["object_id"], row["method"]) for row in on_disk] == [
+        (row["object_id"], row["method"]) for row in rows]
+
+    method.seen = []
+    evaluate(data, out, ["counting"])  # without --resume: everything again
+    assert method.seen == ["a", "b", "c"] and len(runner.read_csv(out / "results.csv")) == 3
+
+
+def test_a_line_cut_short_is_scored_again(data, tmp_path, method):
+    out = tmp_path / "out"
+    evaluate(data, out, ["counting"])
+    csv_path = out / "results.csv"
+    text = csv_path.read_text()
+    csv_path.write_text(text[: text.rindex("\n", 0, len(text) - 1) + 12])  # the last row loses its tail
+    method.seen = []
+    evaluate(data, out, ["counting"], resume=True)
+    assert method.seen == ["c"] and len(runner.read_csv(csv_path)) == 3
+
+
+def test_resume_with_other_settings_is_refused(data, tmp_path, method):
+    out = tmp_path / "out"
+    evaluate(data, out, ["single"])
+    before = (out / "results.csv").read_bytes()
+    other = runner.EvalSettings(input_form="concat", grid=32, n_samples=300)
+    with pytest.raises(PartGenError, match="grid"):
+        evaluate(data, out, ["single"], settings=other, resume=True)
+    assert (out / "results.csv").read_bytes() == before
