@@ -315,7 +315,7 @@ class AnchoredPolicy(GeneratedPolicy):
         """The unclaimed cells inside the latent's field; too few new cells make a duplicate."""
         with timer("decode"):
             values = self.pipe.field_at(latent, self.cell_points)
-        counts["field_queries"] += len(self.cell_points)
+        counts["anchor_queries"] += len(self.cell_points)
         inside_field = int((values > 0).sum())
         if inside_field == 0:
             return None, "empty"

@@ -354,7 +354,7 @@ class AutoPartGen:
         policy = make_policy(self, dataclasses.replace(options, parts="input"), rng, None,
                              options.grid_size or self._setting("grid_size", 512), False, normalization, normalized,
                              inputs.vertex_colors_of(mesh), inputs.texture_of(mesh))
-        state, timer, counts = LoopState(), _Timer(), {"field_queries": 0}
+        state, timer, counts = LoopState(), _Timer(), {"anchor_queries": 0}
         for position, latent in enumerate(latents):
             candidate, _ = policy.candidate(latent, state, timer, counts)
             if candidate is not None:
@@ -417,7 +417,7 @@ class AutoPartGen:
 
     def _generate(self, mode: str, image, mesh, mask, options: GenerationOptions) -> PartResult:
         timer, counts = _Timer(), {"attempts": 0, "dit_forwards": 0, "dit_rows": 0, "field_queries": 0,
-                                   "dense_queries": 0}
+                                   "dense_queries": 0, "anchor_queries": 0}
         rng = np.random.default_rng(options.seed)
         torch_rng = None if options.reference_compat else torch.Generator().manual_seed(options.seed)
         grid_size = options.grid_size or self._setting("grid_size", 512)
