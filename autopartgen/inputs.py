@@ -146,6 +146,8 @@ def _geometry_colors(geometry: trimesh.Trimesh) -> np.ndarray | None:
         logger.warning("could not read the appearance of a mesh node (%s); it is left plain", _one_line(exc)[:120])
         return None
     colors = np.asarray(colors, dtype=np.uint8)
+    if colors.ndim == 1 or len(colors) == 1:  # one material colour for the whole node
+        colors = np.tile(colors.reshape(-1)[:4], (len(geometry.vertices), 1))
     if colors.shape != (len(geometry.vertices), 4):
         return None
     return colors

@@ -69,8 +69,8 @@ def test_mesh_to_parts_tile_the_example_mesh(pipe, example):
     assert (union & target).sum() / (union | target).sum() >= 0.95
     overlap = sum((a & b).sum() for i, a in enumerate(occupancies) for b in occupancies[:i])
     assert overlap <= 0.03 * target.sum()
-    for part in result.parts:
-        assert part.mesh.is_watertight
+    for part in result.parts:  # closed (welded by position: a textured input's parts keep their UV seams split)
+        assert trimesh.Trimesh(part.mesh.vertices, part.mesh.faces, process=True).is_watertight
         assert np.all(part.mesh.bounds[0] >= mesh.bounds[0] - 1e-3 * scale)
         assert np.all(part.mesh.bounds[1] <= mesh.bounds[1] + 1e-3 * scale)
 
@@ -81,3 +81,21 @@ def test_generated_parts_stay_available(pipe):
                                                                 parts="generated"))
     assert result.parts_kind == "generated" and 1 <= len(result.parts) <= 3
     assert result.stop_reason in ("end_token", "max_parts", "consecutive_skips")
+
+
+@pytest.mark.parametrize("num_parts", [2, 8])
+def test_num_parts_is_exact_on_an_example_mesh(pipe, num_parts):
+    mesh = trimesh.load(EXAMPLES / "car" / "mesh.glb", force="mesh")
+    result = pipe.generate(mesh=mesh, options=GenerationOptions(seed=0, progress=False, num_parts=num_parts,
+                                                                num_steps=6))
+    assert len(result.parts) == num_parts
+    assert all(trimesh.Trimesh(p.mesh.vertices, p.mesh.faces, process=True).is_watertight for p in result.parts)
+
+
+def test_num_parts_is_exact_on_an_example_image(pipe):
+    from autopartgen.inputs import load_image
+
+    image = load_image(EXAMPLES / "desk_lamp" / "image.png")
+    result = pipe.generate(image=image, options=GenerationOptions(seed=0, progress=False, num_parts=3, num_steps=6,
+                                                                  grid_size=32))
+    assert len(result.parts) == 3

@@ -314,6 +314,8 @@ def cut_by_regions(vertices: np.ndarray, faces: np.ndarray, regions: list, color
     if uv is not None:
         extra.append(np.asarray(uv, np.float64))
     solid = _manifold(vertices, faces, np.concatenate(extra, axis=1) if extra else None)
+    if solid is not None:
+        solid = _resolve_overlaps(solid)
     if solid is None:
         if face_labels is None:
             raise ValueError("the input is not a closed manifold; pass face_labels for the open-surface split")
@@ -349,6 +351,20 @@ def cut_by_regions(vertices: np.ndarray, faces: np.ndarray, regions: list, color
         tris = weld[tris]
         parts.append(_cut_part(props, tris, from_input, colors is not None))
     return parts
+
+
+def _resolve_overlaps(solid):
+    """One clean solid from shells that may overlap (a model built from interpenetrating pieces): the union
+    of its connected shells, so no buried faces end up inside a part."""
+    import manifold3d
+
+    shells = solid.decompose()
+    if len(shells) < 2:
+        return solid
+    union = manifold3d.Manifold.batch_boolean(shells, manifold3d.OpType.Add)
+    if union.status() != manifold3d.Error.NoError or union.is_empty():
+        return solid
+    return union.as_original()
 
 
 def _faces_from(piece, original_id: int, num_tris: int) -> np.ndarray:
