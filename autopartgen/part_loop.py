@@ -290,6 +290,7 @@ class AnchoredPolicy(GeneratedPolicy):
 
     name = "input"
     max_overlap = 0.6  # a candidate whose field lies more than this share on claimed cells is a duplicate
+    min_part_cells = 8  # fewer cells vanish when the region boundaries are smoothed: they join a neighbour
 
     def __init__(self, pipe, options, rng, torch_rng, grid_size, masked, normalization, normalized_mesh,
                  colors: np.ndarray | None = None, keep_generated: bool = False, texture=None):
@@ -351,6 +352,8 @@ class AnchoredPolicy(GeneratedPolicy):
         """Fill the unclaimed cells, reach num_parts, cut the input along the parts' regions."""
         with timer("cut"):
             labels = partition.fill_unclaimed(partition.release_fragments(partition.fill_unclaimed(self.labels)))
+            labels, kept_positions = partition.drop_small_parts(labels, self.min_part_cells)
+            state.parts[:] = [state.parts[k] for k in kept_positions]
             num_parts = int(labels.max()) + 1 if (labels >= 0).any() else 0
             if num_parts == 0:  # nothing accepted: the input is one part
                 labels = np.where(self.inside, 0, labels)

@@ -301,3 +301,14 @@ def test_num_parts_conflicting_with_a_mask_is_refused(pipe):
     mask[16:28, 4:28] = 2
     with pytest.raises(InputFileError, match="2 regions"):
         pipe.generate(image=image, mask=mask, options=GenerationOptions(progress=False, num_parts=3))
+
+
+def test_parts_too_small_to_cut_join_a_neighbour():
+    labels = np.full((10, 10, 10), partition.OUTSIDE, np.int32)
+    labels[1:9, 1:9, 1:9] = 0
+    labels[1:9, 1:9, 5:9] = 2
+    labels[4, 4, 4] = 1  # one cell: its smoothed region would vanish
+    kept_labels, kept = partition.drop_small_parts(labels, min_cells=8)
+    assert kept == [0, 2]
+    assert set(np.unique(kept_labels[kept_labels >= 0])) == {0, 1}  # renumbered in order
+    assert kept_labels[4, 4, 4] == 0 and (kept_labels[1:9, 1:9, 5:9] == 1).all()

@@ -134,6 +134,23 @@ def release_fragments(labels: np.ndarray, keep_ratio: float = 0.5) -> np.ndarray
     return labels
 
 
+def drop_small_parts(labels: np.ndarray, min_cells: int) -> tuple[np.ndarray, list[int]]:
+    """Give the cells of parts smaller than ``min_cells`` to their neighbours (as :func:`fill_unclaimed`)
+    and renumber the rest 0..K'-1 in order. Returns (new grid, the old indices of the kept parts). The
+    largest part is always kept."""
+    num_parts = int(labels.max()) + 1 if (labels >= 0).any() else 0
+    counts = np.bincount(labels[labels >= 0].ravel(), minlength=num_parts)
+    keep = [k for k in range(num_parts) if counts[k] >= min_cells or k == int(np.argmax(counts))]
+    if len(keep) == num_parts:
+        return labels, keep
+    remap = np.full(num_parts, UNCLAIMED, np.int32)
+    remap[keep] = np.arange(len(keep))
+    labels = labels.copy()
+    labelled = labels >= 0
+    labels[labelled] = remap[labels[labelled]]
+    return fill_unclaimed(labels), keep
+
+
 def extend_labels(labels: np.ndarray) -> np.ndarray:
     """Every cell (inside or not) takes the label of the nearest labelled cell: the parts' regions then
     tile the whole cube. ``labels`` must hold at least one part."""
@@ -259,6 +276,9 @@ def region_meshes(labels: np.ndarray, num_parts: int, smooth_cells: float = 1.0,
     meshes = []
     for k in range(num_parts):
         margin = np.pad(margins[k], 1, constant_values=-1.0)  # a closed surface around the padded cube
+        if margin.max() <= 0 and (padded == k).any():
+            # A part too thin to survive the blur keeps its own cells (boundaries unsmoothed there).
+            margin = np.pad(np.where(padded == k, 0.5, -0.5).astype(np.float32), 1, constant_values=-1.0)
         if margin.max() <= 0:
             meshes.append((np.zeros((0, 3)), np.zeros((0, 3), np.int64)))
             continue
@@ -461,9 +481,9 @@ def split_largest(labels: np.ndarray) -> np.ndarray:
 
 
 def split_mesh_in_two(vertices: np.ndarray, faces: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Cut a mesh across its longest principal axis, through its centroid: two ``(vertices, faces)``.
+    """Cut a mesh across its longest principal axis, at the median of its vertices: two ``(vertices, faces)``.
 
-    A closed mesh gives two closed halves (``manifold3d``); any other mesh is sliced and left open. Used to
+    A closed mesh gives two closed halves (``manifold3d``); any other mesh is split by its triangles. Used to
     reach an exact part count with generated parts. Returns ``[]`` when the cut leaves one side empty.
     """
     vertices = np.asarray(vertices, np.float64)
@@ -475,13 +495,11 @@ def split_mesh_in_two(vertices: np.ndarray, faces: np.ndarray) -> list[tuple[np.
         halves = solid.split_by_plane(axis.tolist(), float(centroid @ axis + offset))
         meshes = [h.to_mesh() for h in halves]
         result = [(np.asarray(m.vert_properties, np.float64)[:, :3], np.asarray(m.tri_verts, np.int64)) for m in meshes]
-    else:
-        import trimesh
-
-        mesh = trimesh.Trimesh(vertices, faces, process=False)
-        origin = centroid + offset * axis
+    else:  # an open mesh: each triangle goes to the side its centroid is on (no new faces)
+        faces = np.asarray(faces, np.int64)
+        side = (vertices[faces].mean(axis=1) - centroid) @ axis > offset
         result = []
-        for normal in (axis, -axis):
-            half = trimesh.intersections.slice_mesh_plane(mesh, normal, origin)
-            result.append((np.asarray(half.vertices), np.asarray(half.faces, np.int64)))
+        for keep in (side, ~side):
+            used, inverse = np.unique(faces[keep].reshape(-1), return_inverse=True)
+            result.append((vertices[used], inverse.reshape(-1, 3).astype(np.int64)))
     return result if all(len(f) for _, f in result) else []
