@@ -312,3 +312,66 @@ def test_parts_too_small_to_cut_join_a_neighbour():
     assert kept == [0, 2]
     assert set(np.unique(kept_labels[kept_labels >= 0])) == {0, 1}  # renumbered in order
     assert kept_labels[4, 4, 4] == 0 and (kept_labels[1:9, 1:9, 5:9] == 1).all()
+
+
+def test_ground_truth_cell_labels_follow_the_part_solids():
+    """Two boxes side by side, fused into one volume: each cell goes to the box its centre lies in."""
+    left = trimesh.creation.box(extents=(0.8, 0.6, 0.6)).apply_translation((-0.4, 0, 0))
+    right = trimesh.creation.box(extents=(0.8, 0.6, 0.6)).apply_translation((0.4, 0, 0))
+    knob = trimesh.creation.box(extents=(0.2, 0.2, 0.2)).apply_translation((0.5, 0.0, 0.0))  # inside `right`
+    fused = trimesh.boolean.union([left, right], engine="manifold")
+    grid = 32
+    inside = partition.input_volume(fused.vertices, fused.faces, grid)
+    labels = partition.labels_from_parts([m.triangles for m in (left, right, knob)], inside)
+    assert ((labels >= 0) == inside).all()
+    centres = partition.cell_centres(np.argwhere(inside), grid)
+    got = labels[inside]
+    in_knob = np.all(np.abs(centres - (0.5, 0, 0)) < 0.1, axis=1)
+    expected = np.where(in_knob, 2, np.where(centres[:, 0] < 0, 0, 1))
+    assert (got == expected).all()
+
+
+def test_anchored_training_history_is_the_surface_of_the_earlier_parts(tmp_path):
+    """Prep with history="anchored": the whole cloud covers the fused object, prefix 1 only part 0's side."""
+    from autopartgen.config import load_config
+    from autopartgen.train.prep import anchored_clouds, prep_settings
+
+    low = trimesh.creation.box(extents=(1.2, 0.5, 1.2)).apply_translation((0, -0.35, 0))
+    high = trimesh.creation.box(extents=(1.2, 0.5, 1.2)).apply_translation((0, 0.15, 0))
+    top = trimesh.creation.box(extents=(0.6, 0.3, 0.6)).apply_translation((0, 0.55, 0))
+    meshes = [(np.asarray(m.vertices), np.asarray(m.faces)) for m in (low, high, top)]
+    settings = prep_settings(load_config("tiny"), "anchored")
+    whole, prefixes = anchored_clouds(meshes, "boxes", np.random.default_rng(0), settings)
+    assert whole.shape == (settings["point_cloud_size"], 6) and prefixes.shape == (2,) + whole.shape
+    cell = 2 / 64
+    # The whole: the fused input's surface spans all three boxes.
+    assert whole[:, 1].min() < -0.55 and whole[:, 1].max() > 0.65
+    # Prefix 1 = the region part 0 holds: below the seam at y = -0.1 (up to a cell), with its cut on top.
+    first = prefixes[0].astype(np.float32)
+    assert first[:, 1].max() < -0.1 + 1.5 * cell
+    seam = np.abs(first[:, 1] - (-0.1)) < 1.5 * cell
+    assert seam.mean() > 0.1 and (first[seam & (np.abs(first[:, 4]) > 0.9), 4] > 0).all()  # cut normals point up
+    # Prefix 2 = parts 0 and 1: everything below y = 0.4, no inner faces at the first seam.
+    second = prefixes[1].astype(np.float32)
+    assert second[:, 1].max() < 0.4 + 1.5 * cell
+    inner = (np.abs(second[:, 1] - (-0.1)) < 0.5 * cell) & (np.abs(second[:, 0]) < 0.5) & (np.abs(second[:, 2]) < 0.5)
+    assert inner.sum() == 0
+
+
+def test_walls_between_touching_components_are_not_outer_surface():
+    """Two boxes sharing a face, given as separate components: samples of the shared wall are buried, the
+    rest of both boxes is outer surface; the encoder cloud of the anchored loop comes from the outer part."""
+    left = trimesh.creation.box(extents=(0.8, 0.8, 0.8)).apply_translation((-0.4, 0, 0))
+    right = trimesh.creation.box(extents=(0.8, 0.8, 0.8)).apply_translation((0.4, 0, 0))
+    assembly = trimesh.util.concatenate([left, right])
+    surface = partition.input_surface(assembly.vertices, assembly.faces, 64, 20_000, np.random.default_rng(0))
+    on_wall = np.abs(surface.points[:, 0]) < 1e-6
+    assert not on_wall.any()  # the two coincident faces at x = 0 are gone
+    # 2 of the 12 box faces are the wall: the outer area is 10 faces of 0.64
+    assert surface.area == pytest.approx(10 * 0.64, rel=0.05)
+    # the outer samples still cover all ten outer faces, both boxes
+    assert surface.points[:, 0].min() < -0.79 and surface.points[:, 0].max() > 0.79
+    # a thin sheet keeps both of its sides
+    sheet = trimesh.creation.box(extents=(1.0, 0.02, 1.0))
+    thin = partition.input_surface(sheet.vertices, sheet.faces, 64, 5_000, np.random.default_rng(0))
+    assert thin.area == pytest.approx(sheet.area, rel=0.05)

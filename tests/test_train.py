@@ -254,3 +254,60 @@ def test_latent_cache_follows_the_vae_weights(workspace):
     assert not first.folder.exists()  # stale cache removed
     assert not torch.allclose(second.wholes, first.wholes)
     assert np.array_equal(second.counts, first.counts)
+
+
+def test_anchored_prep_packs_into_a_cache_the_trainer_reuses(workspace, tmp_path):
+    """history="anchored" prep -> latent cache -> tools/pack_dit_data.py: the packed folder holds the same
+    latents (float16) and views for a subset, and `train dit --ready-only` finds its cache current."""
+    from autopartgen.models import build_model
+    from autopartgen.train.latents import LatentCache, build_latent_cache
+    from autopartgen.train.prep import prep_dir, prep_settings, prepare_dataset
+
+    config = load_config(workspace["config"])
+    data = tmp_path / "data"
+    import shutil
+
+    shutil.copytree(workspace["data"], data, ignore=shutil.ignore_patterns(".train_prep", ".latent_cache"))
+    prep, ids = prepare_dataset(data, config, progress=False, history="anchored")
+    assert prep.name.endswith("-anchored") and len(ids) == 4
+    torch.manual_seed(1)
+    vae = build_model("vae", config.vae)
+    vae_dir = tmp_path / "vae" / "checkpoint"
+    vae_dir.mkdir(parents=True)
+    from autopartgen.checkpoints import save_safetensors
+
+    save_safetensors(vae.state_dict(), vae_dir / "vae.ema.safetensors")
+    full = build_latent_cache(data, prep, ids, vae, config, progress=False)
+
+    def pack(max_mb: float) -> str:
+        result = subprocess.run([sys.executable, "tools/pack_dit_data.py", "--data", str(data), "--config",
+                                 str(workspace["config"]), "--history", "anchored", "--out", str(packed_dir),
+                                 "--max-mb", str(max_mb)],
+                                cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return result.stdout
+
+    packed_dir = tmp_path / "packed"
+    everything = pack(100.0)
+    assert everything.startswith("4 of 4 objects")
+    size_mb = float(everything.split(", ")[1].split(" MB")[0])
+    pack(0.6 * size_mb)  # a budget for some objects only
+    packed = LatentCache(packed_dir / ".latent_cache" / full.fingerprint)
+    assert 1 <= len(packed) < len(full) and packed.ids == sorted(packed.ids)
+    for i, object_id in enumerate(packed.ids):
+        j = full.ids.index(object_id)
+        assert packed.counts[i] == full.counts[j]
+        assert torch.allclose(packed.whole(i).float(), full.whole(j), atol=2e-2, rtol=2e-3)
+        for k in range(packed.counts[i]):
+            assert torch.allclose(packed.part(i, k).float(), full.part(j, k), atol=2e-2, rtol=2e-3)
+            assert torch.allclose(packed.history(i, k).float(), full.history(j, k), atol=2e-2, rtol=2e-3)
+        with np.load(prep_dir(packed_dir, prep_settings(config, "anchored")) / f"{object_id}.npz") as slim, \
+                np.load(prep / f"{object_id}.npz") as source:
+            assert set(slim.files) == {"images", "labels"}
+            assert np.array_equal(slim["images"], source["images"])
+
+    stamp = (packed.folder / "latents.safetensors").stat().st_mtime_ns
+    assert run_cli("train", "dit", "--config", workspace["config"], "--data", packed_dir, "--ready-only",
+                   "--history", "anchored", "--vae", tmp_path / "vae", "--out", tmp_path / "dit_packed",
+                   "--steps", 1, "--batch", 2, "--val-every", 0, "--device", "cpu", "--quiet") == 0
+    assert (packed.folder / "latents.safetensors").stat().st_mtime_ns == stamp  # reused, not rebuilt

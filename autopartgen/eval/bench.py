@@ -111,14 +111,19 @@ def _run(args) -> int:
                                 progress=False).validate()
     load_start = time.perf_counter()
     if args.random_weights:
-        pipe = AutoPartGen.from_config(args.config or "tiny", device="cpu")
+        pipe = AutoPartGen.from_config(args.config or "tiny", device=args.device)
     else:
-        pipe = load_pipeline(args.weights, args.config, device="cpu")
+        pipe = load_pipeline(args.weights, args.config, device=args.device)
     load_time = time.perf_counter() - load_start
+    on_gpu = pipe.device.type == "cuda"
+    if on_gpu:
+        torch.cuda.reset_peak_memory_stats()
     example = Path(args.example_dir or EXAMPLES / args.example)
+    where = (f"{torch.cuda.get_device_name(pipe.device)} ({pipe.config.float_precision})" if on_gpu
+             else f"{torch.get_num_threads()} threads, {platform.machine()}")
     header = (f"{pipe.config.name}{' (random weights)' if args.random_weights else ''}, "
               f"example {example.name}, grid {args.grid_size or pipe.config.pipeline.get('grid_size')}, "
-              f"{torch.get_num_threads()} threads, {platform.machine()}, torch {torch.__version__}")
+              f"{where}, torch {torch.__version__}")
     if args.contention:
         measured = contention(pipe, example, options, args.repeats)
         rows = {"mesh -> parts, idle": measured["idle"], "mesh -> parts, beside a busy process": measured["loaded"]}
@@ -129,8 +134,10 @@ def _run(args) -> int:
                                                    "contention": measured}, indent=2))
         return 0
     rows = benchmark(pipe, example, options, args.repeats)
-    print(markdown_table(rows, f"# pipeline timings: {header}; model load {load_time:.2f} s; peak RSS "
-                               f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"))
+    memory = f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+    if on_gpu:
+        memory += f", peak GPU memory {torch.cuda.max_memory_allocated(pipe.device) / 2**30:.2f} GiB"
+    print(markdown_table(rows, f"# pipeline timings: {header}; model load {load_time:.2f} s; {memory}"))
     if args.json:
         Path(args.json).write_text(json.dumps({"load_s": load_time, "runs": rows}, indent=2))
     return 0
@@ -140,6 +147,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--weights", help="model folder (default: the shipped model)")
     parser.add_argument("--config", default=None, help="config for --weights / --random-weights")
     parser.add_argument("--random-weights", action="store_true", help="time a randomly initialised model")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--example", default="chair", help="folder name under examples/")
     parser.add_argument("--example-dir", help="or any folder with mesh.glb and image.png")
     parser.add_argument("--grid-size", type=int, help="extraction grid (default: the model's)")

@@ -160,6 +160,35 @@ def extend_labels(labels: np.ndarray) -> np.ndarray:
     return labels[tuple(nearest)]
 
 
+def labels_from_parts(part_triangles: list, inside: np.ndarray) -> np.ndarray:
+    """Ground-truth labels of an input's cells: each inside cell goes to the part whose solid holds it.
+
+    Args:
+        part_triangles: per part, ``(F, 3, 3)`` triangle corners in the [-1, 1] frame.
+        inside: ``(G, G, G)`` bool, the input's volume (:func:`input_volume`).
+
+    Returns:
+        ``(G, G, G)`` int32 grid: OUTSIDE off the volume, else a part index. A cell inside several parts
+        goes to the smallest of them (an embedded knob is not swallowed by its panel); a cell inside none
+        (the input's fused seams, thin parts between centres) goes to the nearest labelled cell.
+    """
+    grid = inside.shape[0]
+    labels = new_label_grid(inside)
+    solids = []
+    for triangles in part_triangles:
+        solid = parity_votes(np.asarray(triangles, np.float64), grid) >= 2
+        if not solid.any() and len(triangles):  # thinner than a cell: the cells its corners fall in
+            solid = surface_voxels(np.asarray(triangles).reshape(-1, 3), grid)
+        solids.append(solid)
+    for index in np.argsort([-int(s.sum()) for s in solids], kind="stable"):  # largest first, smallest wins
+        labels[inside & solids[index]] = int(index)
+    if (labels >= 0).any() and (labels == UNCLAIMED).any():
+        _, nearest = ndimage.distance_transform_edt(labels < 0, return_indices=True)
+        unlabelled = labels == UNCLAIMED
+        labels[unlabelled] = labels[tuple(axis_index[unlabelled] for axis_index in nearest)]
+    return labels
+
+
 # ------------------------------------------------------------------------------------------------
 # the history: the surface of the claimed region
 # ------------------------------------------------------------------------------------------------
@@ -175,6 +204,60 @@ class SurfaceSamples:
     normals: np.ndarray
     cells: np.ndarray
     area: float
+
+
+def outer_surface_mask(points: np.ndarray, normals: np.ndarray, inside: np.ndarray, offset_cells: float = 1.5
+                       ) -> np.ndarray:
+    """Which surface samples lie on the boundary of the volume: ``(S,)`` bool.
+
+    A sample is buried (False) when the volume holds both sides of it, ``offset_cells`` cells along and
+    against its normal: the walls between touching components of an asset made of several meshes (a
+    chair's legs pushed into its seat). Such walls do not exist in one fused surface, which is what the
+    anchored DiT was trained on. Thin sheets keep their samples (one side is outside).
+    """
+    grid = inside.shape[0]
+    offset = offset_cells * 2.0 / grid
+
+    def held(q: np.ndarray) -> np.ndarray:
+        index = np.floor((q + 1.0) * (grid / 2.0)).astype(np.int64)
+        valid = np.all((index >= 0) & (index < grid), axis=1)
+        index = np.clip(index, 0, grid - 1)
+        return valid & inside[index[:, 0], index[:, 1], index[:, 2]]
+
+    return ~(held(points + offset * normals) & held(points - offset * normals))
+
+
+@dataclass
+class InputSurface:
+    """A mesh input on the anchor grid: its volume and samples of its outer surface.
+
+    inside: (G, G, G) bool (:func:`input_volume`). points, normals: (S, 3) float32 area-uniform samples of
+    the outer surface (buried walls left out, :func:`outer_surface_mask`). area: the outer area (frame
+    units squared).
+    """
+
+    inside: np.ndarray
+    points: np.ndarray
+    normals: np.ndarray
+    area: float
+
+
+def input_surface(vertices: np.ndarray, faces: np.ndarray, grid: int, count: int, rng: np.random.Generator
+                  ) -> InputSurface:
+    """Volume and outer-surface samples of a mesh in the [-1, 1] frame (``count`` draws before the filter)."""
+    from autopartgen.geometry.sampling import sample_surface
+
+    vertices, faces = np.asarray(vertices, np.float64), np.asarray(faces, np.int64)
+    points, normals = sample_surface(vertices, faces, count, rng)
+    inside = input_volume(vertices, faces, grid, surface_points=points)
+    outer = outer_surface_mask(points, normals, inside)
+    if not outer.any():  # nothing but walls (a degenerate input): keep every sample
+        outer[:] = True
+    triangles = vertices[faces]
+    area = 0.5 * float(np.linalg.norm(np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0]),
+                                      axis=1).sum())
+    return InputSurface(inside, points[outer].astype(np.float32), normals[outer].astype(np.float32),
+                        area * float(outer.mean()))
 
 
 def nearest_inside_cells(points: np.ndarray, inside: np.ndarray) -> np.ndarray:

@@ -86,6 +86,10 @@ def add_cli(subparsers) -> None:
     dit.add_argument("--eot-threshold", default="auto",
                      help="end-token threshold written to the run's config: 'auto' (half the 1%% quantile of the "
                           "part latents' mean |z|), 'config', or a number")
+    dit.add_argument("--history", choices=("parts", "anchored"), default="parts",
+                     help="what the whole and history clouds are: 'parts' (the union of ground-truth part surfaces, "
+                          "as the released pipeline builds them) or 'anchored' (a fused, degraded whole and the "
+                          "surface of the region earlier parts hold, as the input-anchored mesh pipeline builds them)")
     dit.add_argument("--image-drop", type=float, default=0.4, help="probability of dropping the image condition")
     dit.add_argument("--geometry-drop", type=float, default=0.1, help="probability of dropping the part context")
     dit.add_argument("--mask-prob", type=float, default=0.5, help="share of part items in mask mode")

@@ -217,7 +217,7 @@ def train_dit(args) -> int:
         run_dir = Path(args.out)
         resumed_config = args.resume and (run_dir / "config.yaml").exists()
         config = load_config(run_dir / "config.yaml" if resumed_config else args.config)
-        prep, ids = ready_objects(args, config, env)
+        prep, ids = ready_objects(args, config, env, need_samples=False)
         vae = build_model("vae", config.vae, env.device)
         vae_file = weights_source(Path(args.vae), "vae")
         load_weights(vae, vae_file, name="vae")

@@ -11,6 +11,14 @@ For each object folder ``<data>/<id>`` this writes ``<data>/.train_prep/<key>/<i
 * ``labels`` (V, S, S) uint8: the view's part mask framed with the same box (nearest), so the masked
   image of part k is ``where(labels == k + 1, image, 255)`` (as ``inputs.masked_part_images``).
 
+With ``history="anchored"`` (``autopartgen train dit --history anchored``) ``whole`` and ``prefixes`` are
+what the input-anchored pipeline encodes for a mesh input instead: ``whole`` samples the object as one
+fused, decimated, slightly noisy surface (``data/fused_input.realistic_input_mesh``, seeded by the
+object id), and prefix k samples the surface of the region of that input's volume that parts 0..k-1
+hold (``geometry/partition.claimed_region_cloud`` over the ground-truth cell labels at the pipeline's
+``anchor_grid``): the input's own surface there plus the cut towards the rest, with no inner faces
+between parts. ``parts`` stay the ground-truth parts (the DiT's targets).
+
 Clouds use the pipeline's own sampler (``resample_surface_for_encoder``) with the config's
 ``point_cloud_size`` / ``num_surface_samples`` / ``fps_max_points``, so training sees the clouds the
 pipeline will encode. ``key`` names those settings and the image size, so a config change gets its
@@ -32,7 +40,10 @@ from tqdm.auto import tqdm
 logger = logging.getLogger(__name__)
 
 
-def prep_settings(config) -> dict:
+HISTORY_FORMS = ("parts", "anchored")
+
+
+def prep_settings(config, history: str = "parts") -> dict:
     # The pipeline draws num_surface_samples i.i.d. area-weighted points and keeps a random
     # fps_max_points of them; drawing fps_max_points directly has the same distribution and is
     # several times cheaper, so prep does that.
@@ -44,11 +55,14 @@ def prep_settings(config) -> dict:
     return {"point_cloud_size": max(size, min(4096, subset)),
             "num_surface_samples": min(subset, int(pipe.get("num_surface_samples", 500_000))),
             "fps_max_points": subset,
-            "image_size": int(config.conditioner.get("img_size", 448))}
+            "image_size": int(config.conditioner.get("img_size", 448)),
+            "history": history}
 
 
 def prep_dir(data_dir: Path, settings: dict) -> Path:
     key = "p{point_cloud_size}-s{num_surface_samples}-f{fps_max_points}-i{image_size}".format(**settings)
+    if settings.get("history", "parts") != "parts":
+        key += "-" + settings["history"]
     return Path(data_dir) / ".train_prep" / key
 
 
@@ -86,10 +100,13 @@ def prepare_object(folder: Path, out_dir: Path, settings: dict, seed: int = 0, o
     def cloud(subset):
         return resample_surface_for_encoder(subset, rng, **kwargs).astype(np.float16)
 
-    whole = cloud(meshes)
     parts = np.stack([cloud([m]) for m in meshes])
-    prefixes = (np.stack([cloud(meshes[:k]) for k in range(1, len(meshes))]) if len(meshes) > 1
-                else np.zeros((0,) + whole.shape, np.float16))
+    if settings.get("history", "parts") == "anchored":
+        whole, prefixes = anchored_clouds(meshes, folder.name, rng, settings)
+    else:
+        whole = cloud(meshes)
+        prefixes = (np.stack([cloud(meshes[:k]) for k in range(1, len(meshes))]) if len(meshes) > 1
+                    else np.zeros((0,) + whole.shape, np.float16))
     size = settings["image_size"]
     images, labels = [], []
     for view in obj["views"]:
@@ -106,6 +123,43 @@ def prepare_object(folder: Path, out_dir: Path, settings: dict, seed: int = 0, o
     return folder.name
 
 
+def anchored_clouds(meshes: list, object_id: str, rng: np.random.Generator, settings: dict,
+                    anchor_grid: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """``(whole (P, 6), prefixes (K - 1, P, 6))`` float16 as the input-anchored pipeline sees a mesh input.
+
+    ``meshes``: the ground-truth parts as ``(vertices, faces)`` in the normalised frame. The default
+    ``anchor_grid`` is ``GenerationOptions.anchor_grid``'s.
+    """
+    import trimesh
+
+    from autopartgen.data.fused_input import realistic_input_mesh, seed_of
+    from autopartgen.geometry import partition
+    from autopartgen.geometry.sampling import farthest_point_sample, resample_surface_for_encoder, sample_surface
+
+    size = settings["point_cloud_size"]
+    # Fused at 128 cells rather than the evaluation's 192: 3x cheaper, and the decimation and noise that
+    # follow blur the difference anyway.
+    fused, _ = realistic_input_mesh([trimesh.Trimesh(v, f, process=False) for v, f in meshes], seed_of(object_id),
+                                    resolution=128)
+    vertices, faces = np.asarray(fused.vertices), np.asarray(fused.faces)
+    whole = resample_surface_for_encoder([(vertices, faces)], rng, point_cloud_size=size,
+                                         num_samples=settings["num_surface_samples"],
+                                         fps_max_points=settings["fps_max_points"]).astype(np.float16)
+    points, normals = sample_surface(vertices, faces, settings["num_surface_samples"], rng)
+    inside = partition.input_volume(vertices, faces, anchor_grid, surface_points=points)
+    owner = partition.labels_from_parts([np.asarray(v)[np.asarray(f)] for v, f in meshes], inside)
+    surface = partition.SurfaceSamples(points.astype(np.float32), normals.astype(np.float32),
+                                       partition.nearest_inside_cells(points, inside), float(fused.area))
+    prefixes = []
+    for k in range(1, len(meshes)):
+        labels = np.where(owner >= k, partition.UNCLAIMED, owner).astype(np.int32)
+        pool = partition.claimed_region_cloud(labels, surface, settings["fps_max_points"], rng)
+        start = int(rng.integers(len(pool)))
+        prefixes.append(pool[farthest_point_sample(pool[:, :3], size, start_index=start)].astype(np.float16))
+    prefixes = np.stack(prefixes) if prefixes else np.zeros((0,) + whole.shape, np.float16)
+    return whole, prefixes
+
+
 def _safe_prepare(folder, out_dir, settings):
     try:
         return prepare_object(folder, out_dir, settings), None
@@ -114,11 +168,13 @@ def _safe_prepare(folder, out_dir, settings):
 
 
 def prepare_dataset(data_dir: Path, config, workers: int = 1, progress: bool = True,
-                    limit: int | None = None) -> tuple[Path, list[str]]:
-    """Prepare every object of ``data_dir`` (skipping done ones); returns (prep folder, ready ids)."""
+                    limit: int | None = None, history: str = "parts") -> tuple[Path, list[str]]:
+    """Prepare every object of ``data_dir`` (skipping done ones); returns (prep folder, ready ids).
+
+    ``history``: one of :data:`HISTORY_FORMS` (see the module docstring)."""
     from autopartgen.data.dataset import list_objects
 
-    settings = prep_settings(config)
+    settings = prep_settings(config, history)
     out_dir = prep_dir(data_dir, settings)
     out_dir.mkdir(parents=True, exist_ok=True)
     folders = list_objects(data_dir)

@@ -280,8 +280,11 @@ def decoder_only_cache(args, vae: ShapeVAE, config, prep: Path, ids: list[str], 
     return cache
 
 
-def ready_objects(args, config, env) -> tuple[Path, list[str]]:
+def ready_objects(args, config, env, need_samples: bool = True) -> tuple[Path, list[str]]:
     """Prepare the dataset (rank 0; others wait) and list the usable objects.
+
+    ``need_samples``: keep only objects with ``samples.npz`` (the VAE's SDF queries; the DiT needs none).
+    ``args.history`` (DiT runs) picks the prep's history form (``train/prep.py``).
 
     With ``--ready-only`` nothing is prepared: the objects already prepared are used (handy while a
     background ``prepare`` is still filling a large dataset).
@@ -289,18 +292,22 @@ def ready_objects(args, config, env) -> tuple[Path, list[str]]:
     from autopartgen.train.prep import prep_dir, prep_settings, prepare_dataset
 
     data = Path(args.data)
+    history = getattr(args, "history", "parts")
     if getattr(args, "ready_only", False):
-        folder = prep_dir(data, prep_settings(config))
+        folder = prep_dir(data, prep_settings(config, history))
         ids = sorted(p.stem for p in folder.glob("*.npz") if not p.name.startswith("."))
         if args.limit and len(ids) > args.limit:  # a fixed random subset (names sort by category)
             pick = np.random.default_rng(1234).choice(len(ids), size=args.limit, replace=False)
             ids = sorted(ids[i] for i in pick)
     else:
         if env.is_main:
-            prepare_dataset(data, config, workers=args.workers, progress=not args.quiet, limit=args.limit)
+            prepare_dataset(data, config, workers=args.workers, progress=not args.quiet, limit=args.limit,
+                            history=history)
         env.barrier()
-        folder, ids = prepare_dataset(data, config, workers=1, progress=False, limit=args.limit)
-    ids = [i for i in ids if (data / i / "samples.npz").is_file()]
+        folder, ids = prepare_dataset(data, config, workers=1, progress=False, limit=args.limit, history=history)
+    if need_samples:
+        ids = [i for i in ids if (data / i / "samples.npz").is_file()]
     if not ids:
-        raise SystemExit(f"no usable objects in {data} (need samples.npz and views)")
+        raise SystemExit(f"no usable objects in {data} (need " + ("samples.npz and " if need_samples else "")
+                         + "part meshes; `autopartgen data check` says what is wrong)")
     return folder, ids
