@@ -51,10 +51,10 @@ def supported_grid_size(grid_size: int, reference_compat: bool) -> bool:
 
     Default mode refines a coarse grid of ``min(n, max(32, n // 4))`` cells by doubling, so ``n`` must be
     that times a power of two (any size up to 32, then 64, then multiples of 4 from 128); reference mode
-    needs a power of two.
+    needs a power of two of at least 32 (its dense first level has 32 cells).
     """
     if reference_compat:
-        return grid_size & (grid_size - 1) == 0
+        return grid_size >= 32 and grid_size & (grid_size - 1) == 0
     coarse = min(grid_size, max(32, grid_size // 4))
     levels = grid_size / coarse
     return levels >= 1 and 2 ** round(math.log2(levels)) == levels
@@ -132,7 +132,7 @@ class GenerationOptions:
             if problem:
                 raise ConfigError(f"{flag_name(spec.name)} {getattr(self, spec.name)!r}: {problem}")
         if self.grid_size is not None and not supported_grid_size(self.grid_size, self.reference_compat):
-            fix = ("a power of two (e.g. 64, 128, 256)" if self.reference_compat
+            fix = ("a power of two from 32 (e.g. 64, 128, 256)" if self.reference_compat
                    else "a size up to 32, or 64, or a multiple of 4 from 128 (e.g. 128, 256, 512)")
             raise ConfigError(f"--grid-size {self.grid_size}: the extraction cannot refine to this grid; use {fix}")
         if self.num_parts is not None and self.max_parts is not None and self.num_parts > self.max_parts:

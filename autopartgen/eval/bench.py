@@ -12,6 +12,10 @@ Runs the shipped model by default (``autopartgen/weights/tiny``); ``--random-wei
 config with random weights instead (timings only: the geometry is meaningless). Inputs are the
 ``examples/`` objects. Prints a markdown table (min / median seconds per stage over repeats).
 
+``--compare-reference-mode`` runs each case in the released pipeline's mode (``reference_compat``) and
+in the default mode on the same weights and input, alternating per repeat, and prints both with their
+ratio per stage (reference / default) and each mode's decisions (parts, stop reason, attempts).
+
 ``--contention`` measures what a shared machine does to a run: each repeat times mesh -> parts once
 alone and once while a child process of this benchmark spins on one core (``while True: pass``,
 started before and killed after that run), alternating so that slow drifts in the machine's load hit
@@ -21,6 +25,7 @@ both alike; it reports both times and the loaded / idle ratio of their medians.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import platform
 import resource
@@ -61,6 +66,45 @@ def benchmark(pipe, example: Path, options: GenerationOptions, repeats: int) -> 
     cases = {"mesh -> parts": {"mesh": load_mesh(example / "mesh.glb")},
              "image -> parts": {"image": load_image(example / "image.png")}}
     return {name: [run(pipe, inputs, options) for _ in range(repeats)] for name, inputs in cases.items()}
+
+
+def compare_reference_mode(pipe, example: Path, options: GenerationOptions, repeats: int) -> dict:
+    """{case: {"reference mode": [run, ...], "default": [run, ...]}}, the two modes alternating per repeat."""
+    reference = dataclasses.replace(options, reference_compat=True)
+    cases = {"mesh -> parts": {"mesh": load_mesh(example / "mesh.glb")},
+             "image -> parts": {"image": load_image(example / "image.png")}}
+    results = {}
+    for name, inputs in cases.items():
+        runs = {"reference mode": [], "default": []}
+        for _ in range(repeats):
+            runs["reference mode"].append(run(pipe, inputs, reference))
+            runs["default"].append(run(pipe, inputs, options))
+        results[name] = runs
+    return results
+
+
+def comparison_table(results: dict, header: str) -> str:
+    """Median seconds per stage of both modes and their ratio (reference / default), per case."""
+    columns = [(case, mode) for case in results for mode in ("reference mode", "default")]
+    stages = sorted({s for case in results.values() for runs in case.values() for r in runs for s in r["timings"]},
+                    key=lambda s: s == "total")
+    lines = [header, "", "| stage | " + " | ".join(f"{c}: {m} (s)" for c, m in columns)
+             + " | " + " | ".join(f"{c}: reference / default" for c in results) + " |",
+             "| --- |" + " ---: |" * (len(columns) + len(results))]
+
+    def median(case, mode, stage):
+        return statistics.median(r["timings"].get(stage, 0.0) for r in results[case][mode])
+
+    for stage in stages:
+        cells = [f"{median(c, m, stage):.2f}" for c, m in columns]
+        for case in results:
+            default = median(case, "default", stage)
+            cells.append(f"{median(case, 'reference mode', stage) / default:.2f}x" if default > 0 else "-")
+        lines.append(f"| {stage} | " + " | ".join(cells) + " |")
+    for key in ("parts", "stop", "attempts", "dit_forwards"):
+        cells = [str(results[c][m][0][key]) for c, m in columns] + [""] * len(results)
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 @contextlib.contextmanager
@@ -133,6 +177,12 @@ def _run(args) -> int:
             Path(args.json).write_text(json.dumps({"load_s": load_time, "threads": torch.get_num_threads(),
                                                    "contention": measured}, indent=2))
         return 0
+    if args.compare_reference_mode:
+        results = compare_reference_mode(pipe, example, options, args.repeats)
+        print(comparison_table(results, f"# reference mode against the default: {header}; model load {load_time:.2f} s"))
+        if args.json:
+            Path(args.json).write_text(json.dumps({"load_s": load_time, "compare": results}, indent=2))
+        return 0
     rows = benchmark(pipe, example, options, args.repeats)
     memory = f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
     if on_gpu:
@@ -156,6 +206,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--repeats", type=positive_int, default=2, help="runs per case (default 2)")
     parser.add_argument("--contention", action="store_true",
                         help="time mesh -> parts alone and beside one busy process (and their ratio) instead")
+    parser.add_argument("--compare-reference-mode", action="store_true",
+                        help="run each case in the released pipeline's mode and in the default mode on the same "
+                             "weights and input, and print the ratio per stage")
     add_threads_argument(parser)
     parser.add_argument("--json", help="also write the raw numbers here")
 
