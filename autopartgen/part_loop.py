@@ -293,8 +293,7 @@ class AnchoredPolicy(GeneratedPolicy):
     min_part_cells = 8  # fewer cells vanish when the region boundaries are smoothed: they join a neighbour
 
     def __init__(self, pipe, options, rng, torch_rng, grid_size, masked, normalization, normalized_mesh,
-                 colors: np.ndarray | None = None, keep_generated: bool = False, texture=None,
-                 surface: "partition.InputSurface | None" = None):
+                 colors: np.ndarray | None = None, keep_generated: bool = False, texture=None):
         super().__init__(pipe, options, rng, torch_rng, grid_size, masked, normalization)
         self.vertices = np.asarray(normalized_mesh.vertices, np.float64)
         self.faces = np.asarray(normalized_mesh.faces, np.int64)
@@ -303,15 +302,15 @@ class AnchoredPolicy(GeneratedPolicy):
         self.keep_generated = keep_generated
         self.generated_parts: list = []
         grid = options.anchor_grid
-        surface = surface or partition.input_surface(self.vertices, self.faces, grid,
-                                                     anchor_surface_samples(pipe), rng)
-        self.inside = surface.inside
+        count = min(int(pipe._setting("num_surface_samples", 200_000)), 200_000)
+        points, normals = sample_surface(self.vertices, self.faces, count, rng)
+        self.inside = partition.input_volume(self.vertices, self.faces, grid, surface_points=points)
         self.labels = partition.new_label_grid(self.inside)
         self.cells = np.argwhere(self.inside)
         self.cell_points = partition.cell_centres(self.cells, grid)
-        self.surface = partition.SurfaceSamples(surface.points, surface.normals,
-                                                partition.nearest_inside_cells(surface.points, self.inside),
-                                                surface.area)
+        self.surface = partition.SurfaceSamples(points.astype(np.float32), normals.astype(np.float32),
+                                                partition.nearest_inside_cells(points, self.inside),
+                                                float(normalized_mesh.area))
 
     def candidate(self, latent, state, timer, counts):
         """The unclaimed cells inside the latent's field; too few new cells make a duplicate."""
@@ -423,24 +422,12 @@ class AnchoredPolicy(GeneratedPolicy):
         return mesh
 
 
-def anchors_to_input(options: GenerationOptions, has_mesh: bool) -> bool:
-    """Whether a run cuts its parts from the mesh input (:class:`AnchoredPolicy`)."""
-    return has_mesh and not options.reference_compat and options.parts in ("input", "both")
-
-
-def anchor_surface_samples(pipe) -> int:
-    """Surface samples drawn for the anchored loop's volume and history (before the outer-surface filter)."""
-    return min(int(pipe._setting("num_surface_samples", 200_000)), 200_000)
-
-
 def make_policy(pipe, options: GenerationOptions, rng, torch_rng, grid_size: int, masked: bool,
-                normalization, normalized_mesh=None, colors=None, texture=None, surface=None):
-    """The policy of a run: reference parity, parts cut from a mesh input, or generated parts.
-
-    ``surface``: the input's :class:`partition.InputSurface` when the caller has it already."""
+                normalization, normalized_mesh=None, colors=None, texture=None):
+    """The policy of a run: reference parity, parts cut from a mesh input, or generated parts."""
     if options.reference_compat:
         return ReferencePolicy(pipe, options, rng, torch_rng, grid_size, masked, normalization)
-    if anchors_to_input(options, normalized_mesh is not None):
+    if normalized_mesh is not None and options.parts in ("input", "both"):
         return AnchoredPolicy(pipe, options, rng, torch_rng, grid_size, masked, normalization, normalized_mesh,
-                              colors, keep_generated=options.parts == "both", texture=texture, surface=surface)
+                              colors, keep_generated=options.parts == "both", texture=texture)
     return GeneratedPolicy(pipe, options, rng, torch_rng, grid_size, masked, normalization)

@@ -46,13 +46,11 @@ from autopartgen.errors import CheckpointError, InputFileError
 from autopartgen.masks import order_mask_labels
 from autopartgen.modes import input_mode  # noqa: F401 (re-exported)
 from autopartgen.options import GenerationOptions
-from autopartgen.part_loop import (GeneratedPart, LoopState, anchor_surface_samples, anchors_to_input,  # noqa: F401
-                                   derive_seed, make_policy)
-from autopartgen.geometry import partition
+from autopartgen.part_loop import GeneratedPart, LoopState, derive_seed, make_policy  # noqa: F401
 from autopartgen.geometry.cleanup import remove_floaters, simplify
 from autopartgen.geometry.extraction import extract_isosurface
 from autopartgen.geometry.normalize import apply_normalization, invert_normalization, normalization_transform
-from autopartgen.geometry.sampling import farthest_point_sample, resample_surface_for_encoder
+from autopartgen.geometry.sampling import resample_surface_for_encoder
 from autopartgen.models import ImageEncoder, PartDiT, ShapeVAE, build_model
 from autopartgen.sampling import inference_autocast, noise_history_slots, resolve_part_guidance, sample_latents
 
@@ -250,16 +248,6 @@ class AutoPartGen:
             num_samples=self._setting("num_surface_samples", 500_000),
             fps_max_points=self._setting("fps_max_points", 65536), reference_rng=reference_rng)
 
-    def samples_cloud(self, points: np.ndarray, normals: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Surface samples (S, 3) + normals -> the encoder's input cloud (P, 6): a random subset of
-        ``fps_max_points``, then farthest-point sampling, as :meth:`mesh_cloud` does with its own draws."""
-        pool = np.concatenate([points, normals], axis=1).astype(np.float32)
-        subset = self._setting("fps_max_points", 65536)
-        if len(pool) > subset:
-            pool = pool[rng.choice(len(pool), subset, replace=False)]
-        size = min(self._setting("point_cloud_size", 32768), len(pool))
-        return pool[farthest_point_sample(pool, size, start_index=int(rng.integers(len(pool))))]
-
     @torch.no_grad()
     def sample_whole(self, whole_features: torch.Tensor, drop_features: torch.Tensor, seed: int, cfg_scale: float,
                      options: GenerationOptions, counts: dict | None = None) -> torch.Tensor:
@@ -444,7 +432,7 @@ class AutoPartGen:
         with timer("prepare_loop"):
             policy = make_policy(self, options, rng, torch_rng, grid_size, loaded.labels is not None,
                                  conditions.normalization, conditions.normalized_mesh, loaded.mesh_colors,
-                                 loaded.mesh_texture, surface=conditions.input_surface)
+                                 loaded.mesh_texture)
         state, stop_reason = self.part_loop(policy, loaded, conditions, mode, options, timer, counts)
         parts = policy.finish(state, timer)
         if whole_mesh is not None and not options.reference_compat:
@@ -500,14 +488,7 @@ class AutoPartGen:
                 center, scale = normalization_transform(np.asarray(loaded.mesh.vertices))
                 normalized = trimesh.Trimesh(apply_normalization(np.asarray(loaded.mesh.vertices), center, scale),
                                              np.asarray(loaded.mesh.faces), process=False)
-                if anchors_to_input(options, True):
-                    # Parts will be cut from this mesh: encode its outer surface (walls buried between
-                    # touching components left out), as the anchored DiT saw its fused training inputs.
-                    conditions.input_surface = partition.input_surface(
-                        normalized.vertices, normalized.faces, options.anchor_grid, anchor_surface_samples(self), rng)
-                    cloud = self.samples_cloud(conditions.input_surface.points, conditions.input_surface.normals, rng)
-                else:
-                    cloud = self.mesh_cloud([normalized], rng, reference_rng=options.reference_compat)
+                cloud = self.mesh_cloud([normalized], rng, reference_rng=options.reference_compat)
                 whole_scaled = self.encode_cloud(cloud, torch_rng, options.sample_posterior)
                 conditions.normalization, conditions.normalized_mesh = (center, scale), normalized
         else:
@@ -628,4 +609,3 @@ class Conditions:
     whole_native: torch.Tensor | None = None
     normalization: tuple | None = None
     normalized_mesh: "trimesh.Trimesh | None" = None
-    input_surface: "partition.InputSurface | None" = None  # parts cut from the mesh: its volume and outer surface

@@ -357,21 +357,3 @@ def test_anchored_training_history_is_the_surface_of_the_earlier_parts(tmp_path)
     inner = (np.abs(second[:, 1] - (-0.1)) < 0.5 * cell) & (np.abs(second[:, 0]) < 0.5) & (np.abs(second[:, 2]) < 0.5)
     assert inner.sum() == 0
 
-
-def test_walls_between_touching_components_are_not_outer_surface():
-    """Two boxes sharing a face, given as separate components: samples of the shared wall are buried, the
-    rest of both boxes is outer surface; the encoder cloud of the anchored loop comes from the outer part."""
-    left = trimesh.creation.box(extents=(0.8, 0.8, 0.8)).apply_translation((-0.4, 0, 0))
-    right = trimesh.creation.box(extents=(0.8, 0.8, 0.8)).apply_translation((0.4, 0, 0))
-    assembly = trimesh.util.concatenate([left, right])
-    surface = partition.input_surface(assembly.vertices, assembly.faces, 64, 20_000, np.random.default_rng(0))
-    on_wall = np.abs(surface.points[:, 0]) < 1e-6
-    assert not on_wall.any()  # the two coincident faces at x = 0 are gone
-    # 2 of the 12 box faces are the wall: the outer area is 10 faces of 0.64
-    assert surface.area == pytest.approx(10 * 0.64, rel=0.05)
-    # the outer samples still cover all ten outer faces, both boxes
-    assert surface.points[:, 0].min() < -0.79 and surface.points[:, 0].max() > 0.79
-    # a thin sheet keeps both of its sides
-    sheet = trimesh.creation.box(extents=(1.0, 0.02, 1.0))
-    thin = partition.input_surface(sheet.vertices, sheet.faces, 64, 5_000, np.random.default_rng(0))
-    assert thin.area == pytest.approx(sheet.area, rel=0.05)

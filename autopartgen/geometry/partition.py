@@ -206,60 +206,6 @@ class SurfaceSamples:
     area: float
 
 
-def outer_surface_mask(points: np.ndarray, normals: np.ndarray, inside: np.ndarray, offset_cells: float = 1.5
-                       ) -> np.ndarray:
-    """Which surface samples lie on the boundary of the volume: ``(S,)`` bool.
-
-    A sample is buried (False) when the volume holds both sides of it, ``offset_cells`` cells along and
-    against its normal: the walls between touching components of an asset made of several meshes (a
-    chair's legs pushed into its seat). Such walls do not exist in one fused surface, which is what the
-    anchored DiT was trained on. Thin sheets keep their samples (one side is outside).
-    """
-    grid = inside.shape[0]
-    offset = offset_cells * 2.0 / grid
-
-    def held(q: np.ndarray) -> np.ndarray:
-        index = np.floor((q + 1.0) * (grid / 2.0)).astype(np.int64)
-        valid = np.all((index >= 0) & (index < grid), axis=1)
-        index = np.clip(index, 0, grid - 1)
-        return valid & inside[index[:, 0], index[:, 1], index[:, 2]]
-
-    return ~(held(points + offset * normals) & held(points - offset * normals))
-
-
-@dataclass
-class InputSurface:
-    """A mesh input on the anchor grid: its volume and samples of its outer surface.
-
-    inside: (G, G, G) bool (:func:`input_volume`). points, normals: (S, 3) float32 area-uniform samples of
-    the outer surface (buried walls left out, :func:`outer_surface_mask`). area: the outer area (frame
-    units squared).
-    """
-
-    inside: np.ndarray
-    points: np.ndarray
-    normals: np.ndarray
-    area: float
-
-
-def input_surface(vertices: np.ndarray, faces: np.ndarray, grid: int, count: int, rng: np.random.Generator
-                  ) -> InputSurface:
-    """Volume and outer-surface samples of a mesh in the [-1, 1] frame (``count`` draws before the filter)."""
-    from autopartgen.geometry.sampling import sample_surface
-
-    vertices, faces = np.asarray(vertices, np.float64), np.asarray(faces, np.int64)
-    points, normals = sample_surface(vertices, faces, count, rng)
-    inside = input_volume(vertices, faces, grid, surface_points=points)
-    outer = outer_surface_mask(points, normals, inside)
-    if not outer.any():  # nothing but walls (a degenerate input): keep every sample
-        outer[:] = True
-    triangles = vertices[faces]
-    area = 0.5 * float(np.linalg.norm(np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0]),
-                                      axis=1).sum())
-    return InputSurface(inside, points[outer].astype(np.float32), normals[outer].astype(np.float32),
-                        area * float(outer.mean()))
-
-
 def nearest_inside_cells(points: np.ndarray, inside: np.ndarray) -> np.ndarray:
     """(S, 3) points -> (S, 3) int index of the nearest inside cell (the containing cell when inside)."""
     grid = inside.shape[0]
