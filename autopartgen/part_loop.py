@@ -303,14 +303,11 @@ class AnchoredPolicy(GeneratedPolicy):
         self.generated_parts: list = []
         grid = options.anchor_grid
         count = min(int(pipe._setting("num_surface_samples", 200_000)), 200_000)
-        points, normals = sample_surface(self.vertices, self.faces, count, rng)
-        self.inside = partition.input_volume(self.vertices, self.faces, grid, surface_points=points)
+        self.inside, self.surface = partition.anchored_input(self.vertices, self.faces, grid, count,
+                                                             float(normalized_mesh.area), rng)
         self.labels = partition.new_label_grid(self.inside)
         self.cells = np.argwhere(self.inside)
         self.cell_points = partition.cell_centres(self.cells, grid)
-        self.surface = partition.SurfaceSamples(points.astype(np.float32), normals.astype(np.float32),
-                                                partition.nearest_inside_cells(points, self.inside),
-                                                float(normalized_mesh.area))
 
     def candidate(self, latent, state, timer, counts):
         """The unclaimed cells inside the latent's field; too few new cells make a duplicate."""
@@ -342,11 +339,8 @@ class AnchoredPolicy(GeneratedPolicy):
         return reason
 
     def history_cloud(self, state: LoopState) -> np.ndarray:
-        pool = partition.claimed_region_cloud(self.labels, self.surface, self.pipe._setting("fps_max_points", 65536),
-                                              self.rng)
-        size = self.pipe._setting("point_cloud_size", 32768)
-        start = int(self.rng.integers(len(pool)))
-        return pool[farthest_point_sample(pool, size, start_index=start)]
+        return partition.history_cloud(self.labels, self.surface, self.pipe._setting("fps_max_points", 65536),
+                                       self.pipe._setting("point_cloud_size", 32768), self.rng)
 
     def finish(self, state: LoopState, timer) -> list:
         """Fill the unclaimed cells, reach num_parts, cut the input along the parts' regions."""

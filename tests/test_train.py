@@ -287,6 +287,15 @@ def test_anchored_prep_packs_into_a_cache_the_trainer_reuses(workspace, tmp_path
         assert result.returncode == 0, result.stderr[-2000:]
         return result.stdout
 
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("not ours")
+    refused = subprocess.run([sys.executable, "tools/pack_dit_data.py", "--data", str(data), "--config",
+                              str(workspace["config"]), "--history", "anchored", "--out", str(foreign)],
+                             cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True)
+    assert refused.returncode != 0 and "was not written by this tool" in refused.stderr
+    assert [f.name for f in foreign.iterdir()] == ["keep.txt"]  # a folder we did not write is left alone
+
     packed_dir = tmp_path / "packed"
     everything = pack(100.0)
     assert everything.startswith("4 of 4 objects")

@@ -61,20 +61,23 @@ def run(pipe, inputs: dict, options: GenerationOptions) -> dict:
             "query_fraction": counts["field_queries"] / max(counts["dense_queries"], 1)}
 
 
+def example_cases(example: Path) -> dict:
+    """{case name: generate_parts inputs} for mesh -> parts and image -> parts on one example folder."""
+    return {"mesh -> parts": {"mesh": load_mesh(example / "mesh.glb")},
+            "image -> parts": {"image": load_image(example / "image.png")}}
+
+
 def benchmark(pipe, example: Path, options: GenerationOptions, repeats: int) -> dict:
     """{case name: [run dict, ...]} for mesh -> parts and image -> parts on one example folder."""
-    cases = {"mesh -> parts": {"mesh": load_mesh(example / "mesh.glb")},
-             "image -> parts": {"image": load_image(example / "image.png")}}
-    return {name: [run(pipe, inputs, options) for _ in range(repeats)] for name, inputs in cases.items()}
+    return {name: [run(pipe, inputs, options) for _ in range(repeats)]
+            for name, inputs in example_cases(example).items()}
 
 
 def compare_reference_mode(pipe, example: Path, options: GenerationOptions, repeats: int) -> dict:
     """{case: {"reference mode": [run, ...], "default": [run, ...]}}, the two modes alternating per repeat."""
     reference = dataclasses.replace(options, reference_compat=True)
-    cases = {"mesh -> parts": {"mesh": load_mesh(example / "mesh.glb")},
-             "image -> parts": {"image": load_image(example / "image.png")}}
     results = {}
-    for name, inputs in cases.items():
+    for name, inputs in example_cases(example).items():
         runs = {"reference mode": [], "default": []}
         for _ in range(repeats):
             runs["reference mode"].append(run(pipe, inputs, reference))

@@ -270,6 +270,34 @@ def claimed_region_cloud(labels: np.ndarray, surface: SurfaceSamples, size: int,
     return np.concatenate(clouds).astype(np.float32)
 
 
+
+def anchored_input(vertices: np.ndarray, faces: np.ndarray, grid: int, count: int, area: float,
+                   rng: np.random.Generator) -> tuple[np.ndarray, SurfaceSamples]:
+    """A mesh input (in the [-1, 1] frame) as the anchored loop holds it: ``(inside (G, G, G) bool, samples)``.
+
+    ``count`` area-uniform surface samples are drawn from ``rng`` first, then the volume is voxelised
+    (:func:`input_volume`); ``area`` is the mesh's surface area. The pipeline and the training preparation
+    (``train/prep.py``) both call this, so the DiT trains on the histories it will see.
+    """
+    from autopartgen.geometry.sampling import sample_surface
+
+    points, normals = sample_surface(vertices, faces, count, rng)
+    inside = input_volume(vertices, faces, grid, surface_points=points)
+    samples = SurfaceSamples(points.astype(np.float32), normals.astype(np.float32),
+                             nearest_inside_cells(points, inside), float(area))
+    return inside, samples
+
+
+def history_cloud(labels: np.ndarray, surface: SurfaceSamples, pool_size: int, size: int,
+                  rng: np.random.Generator) -> np.ndarray:
+    """The encoder's history cloud ``(size, 6)``: ``pool_size`` points of :func:`claimed_region_cloud`,
+    then farthest-point sampling from a random start (as the pipeline treats every encoder cloud)."""
+    from autopartgen.geometry.sampling import farthest_point_sample
+
+    pool = claimed_region_cloud(labels, surface, pool_size, rng)
+    start = int(rng.integers(len(pool)))
+    return pool[farthest_point_sample(pool, size, start_index=start)]
+
 # ------------------------------------------------------------------------------------------------
 # regions of space and cutting the input
 # ------------------------------------------------------------------------------------------------

@@ -134,7 +134,7 @@ def anchored_clouds(meshes: list, object_id: str, rng: np.random.Generator, sett
 
     from autopartgen.data.fused_input import realistic_input_mesh, seed_of
     from autopartgen.geometry import partition
-    from autopartgen.geometry.sampling import farthest_point_sample, resample_surface_for_encoder, sample_surface
+    from autopartgen.geometry.sampling import resample_surface_for_encoder
 
     size = settings["point_cloud_size"]
     # Fused at 128 cells rather than the evaluation's 192: 3x cheaper, and the decimation and noise that
@@ -145,17 +145,14 @@ def anchored_clouds(meshes: list, object_id: str, rng: np.random.Generator, sett
     whole = resample_surface_for_encoder([(vertices, faces)], rng, point_cloud_size=size,
                                          num_samples=settings["num_surface_samples"],
                                          fps_max_points=settings["fps_max_points"]).astype(np.float16)
-    points, normals = sample_surface(vertices, faces, settings["num_surface_samples"], rng)
-    inside = partition.input_volume(vertices, faces, anchor_grid, surface_points=points)
+    inside, surface = partition.anchored_input(vertices, faces, anchor_grid, settings["num_surface_samples"],
+                                               float(fused.area), rng)
     owner = partition.labels_from_parts([np.asarray(v)[np.asarray(f)] for v, f in meshes], inside)
-    surface = partition.SurfaceSamples(points.astype(np.float32), normals.astype(np.float32),
-                                       partition.nearest_inside_cells(points, inside), float(fused.area))
     prefixes = []
     for k in range(1, len(meshes)):
         labels = np.where(owner >= k, partition.UNCLAIMED, owner).astype(np.int32)
-        pool = partition.claimed_region_cloud(labels, surface, settings["fps_max_points"], rng)
-        start = int(rng.integers(len(pool)))
-        prefixes.append(pool[farthest_point_sample(pool[:, :3], size, start_index=start)].astype(np.float16))
+        prefixes.append(partition.history_cloud(labels, surface, settings["fps_max_points"], size, rng)
+                        .astype(np.float16))
     prefixes = np.stack(prefixes) if prefixes else np.zeros((0,) + whole.shape, np.float16)
     return whole, prefixes
 
