@@ -11,7 +11,8 @@ lives in one of these classes:
 seeds                  seed + retry * 1009         independent per position    independent per position
 end token              not in mask modes           yes (retry in mask modes)   yes (retry in mask modes)
 a candidate is         the decoded mesh            the decoded mesh            the input cells its field claims
-duplicate test         surface-voxel containment   solid-voxel overlap         claims < min_claim of the volume
+duplicate test         surface-voxel containment   overlap of the fields'      claims < min_claim of the volume
+                                                   inside nodes
 position fails         stop                        skip (stop after 2 skips)   skip (stop after 2 skips)
 history                re-sampled union of parts   cached samples of parts     surface of the claimed region
 also stops when        --                          --                          the unclaimed rest is negligible
@@ -34,7 +35,7 @@ import trimesh
 from autopartgen.geometry import partition
 from autopartgen.geometry.texture import add_plain_band, band_uv
 from autopartgen.geometry.normalize import invert_normalization
-from autopartgen.geometry.overlap import containment_ratio, volumetric_overlap
+from autopartgen.geometry.overlap import containment_ratio, overlap_ratio, volumetric_overlap
 from autopartgen.geometry.cleanup import taubin_smooth
 from autopartgen.geometry.sampling import farthest_point_sample, sample_surface
 from autopartgen.options import GenerationOptions
@@ -67,6 +68,7 @@ class Candidate:
     mesh: "trimesh.Trimesh | None" = None
     claimed: np.ndarray | None = None  # (M,) bool over the policy's inside cells
     field_values: np.ndarray | None = None
+    inside: np.ndarray | None = None  # (n, n, n) bool: where the decoded field is positive (ExtractionStats.inside)
 
 
 @dataclass
@@ -131,6 +133,7 @@ class GeneratedPolicy:
         self.grid_size, self.masked, self.normalization = grid_size, masked, normalization
         self.eot_threshold = pipe._setting("eot_threshold", 0.1)
         self.surface_cache = SurfaceCache(pipe._setting("fps_max_points", 65536), rng)
+        self.parts_inside: np.ndarray | None = None  # union of the accepted parts' inside nodes
 
     # -- decisions -----------------------------------------------------------------------------
     @property
@@ -159,23 +162,37 @@ class GeneratedPolicy:
         counts["dense_queries"] += stats.dense_queries
         if len(mesh.faces) == 0:
             return None, "empty"
+        candidate = Candidate(latent, mesh=mesh, inside=stats.inside)
         if self.options.iou_threshold >= 0 and not self.masked and state.parts:
             with timer("duplicate_check"):
-                if self.duplicate_score(mesh, state) > self.options.iou_threshold:
+                if self.duplicate_score(candidate, state) > self.options.iou_threshold:
                     return None, "duplicate"
         if self.options.postprocess:
             with timer("postprocess"):
-                mesh = self.pipe.postprocess_part(mesh, self.options)
-            if len(mesh.faces) == 0:
+                candidate.mesh = self.pipe.postprocess_part(mesh, self.options)
+            if len(candidate.mesh.faces) == 0:
                 return None, "empty"
-        return Candidate(latent, mesh=mesh), ""
+        return candidate, ""
 
-    def duplicate_score(self, mesh, state: LoopState) -> float:
+    def duplicate_score(self, candidate: Candidate, state: LoopState) -> float:
+        """Max containment between the candidate's solid and the accepted parts' union.
+
+        The solids are the decoded fields' inside nodes that the extraction already holds, so the test
+        costs the same whatever the meshes' face counts (a noisy field's mesh can have millions); the
+        solid-voxel overlap of the meshes is the fallback when a field gave none.
+        """
+        if candidate.inside is not None and self.parts_inside is not None:
+            return overlap_ratio(self.parts_inside, candidate.inside)
         union = trimesh.util.concatenate([p.mesh for p in state.parts])
-        return volumetric_overlap(union, mesh)
+        return volumetric_overlap(union, candidate.mesh)
 
     def accept(self, candidate: Candidate, state: LoopState) -> dict:
         """Extra fields of the accepted GeneratedPart."""
+        if candidate.inside is not None and (not state.parts or self.parts_inside is not None):
+            self.parts_inside = (candidate.inside.copy() if self.parts_inside is None
+                                 else self.parts_inside | candidate.inside)
+        else:
+            self.parts_inside = None  # a part without a field solid: fall back to the meshes from now on
         return {"mesh": candidate.mesh}
 
     def position_failed(self, state: LoopState) -> str | None:
@@ -264,9 +281,9 @@ class ReferencePolicy(GeneratedPolicy):
         size = self.pipe._setting("point_cloud_size", 32768)
         return self.pipe.encode_cloud(np.zeros((size, 6), np.float32), None)
 
-    def duplicate_score(self, mesh, state: LoopState) -> float:
+    def duplicate_score(self, candidate: Candidate, state: LoopState) -> float:
         union = trimesh.util.concatenate([p.mesh for p in state.parts])
-        return containment_ratio(union, mesh, self.rng)
+        return containment_ratio(union, candidate.mesh, self.rng)
 
     def position_failed(self, state: LoopState) -> str | None:
         return None if self.masked else "retries_exhausted"

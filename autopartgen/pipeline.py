@@ -63,6 +63,13 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+# Query points per VAE field call. On a CPU the decoder's per-query activations (chunk x 4 x width floats
+# in the feed-forward) must stay in cache: 16k-point chunks evaluate about 2x more queries per second than
+# 131k ones on the 2-core dev CPU (docs/performance.md). A GPU wants large launches instead. A config's
+# ``pipeline.query_chunk_size`` overrides both.
+QUERY_CHUNK_SIZE = {"cpu": 16_384, "cuda": 262_144}
+
+
 # ------------------------------------------------------------------------------------------------
 # Results and the small pieces of the part loop
 # ------------------------------------------------------------------------------------------------
@@ -206,6 +213,11 @@ class AutoPartGen:
     def _setting(self, key: str, default):
         return self.config.pipeline.get(key, default)
 
+    @property
+    def query_chunk_size(self) -> int:
+        """Query points per VAE field call on this pipeline's device (see :data:`QUERY_CHUNK_SIZE`)."""
+        return int(self._setting("query_chunk_size", QUERY_CHUNK_SIZE.get(self.device.type, 65_536)))
+
     def autocast(self):
         return inference_autocast(self.device, self.config.float_precision)
 
@@ -289,14 +301,14 @@ class AutoPartGen:
 
         vertices, faces, stats = extract_isosurface(field, grid_size, reference_compat=options.reference_compat,
                                                     backend=options.isosurface_backend,
-                                                    chunk_size=self._setting("query_chunk_size", 131_072))
+                                                    chunk_size=self.query_chunk_size)
         mesh = trimesh.Trimesh(vertices, faces, process=True) if len(faces) else trimesh.Trimesh()
         return mesh, stats
 
     @torch.no_grad()
     def field_at(self, latent: torch.Tensor, points: np.ndarray) -> np.ndarray:
         """A native latent's inside-positive field at points (P, 3) of the [-1, 1] frame: (P,) float32."""
-        chunk = self._setting("query_chunk_size", 131_072)
+        chunk = self.query_chunk_size
         with self.autocast():
             tokens = self.vae.decoder_tokens(latent[None].to(self.device))
             values = [self.vae.query_field(tokens, torch.from_numpy(np.ascontiguousarray(points[i:i + chunk],

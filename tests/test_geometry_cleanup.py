@@ -70,3 +70,27 @@ def test_normalization_round_trip():
     np.testing.assert_allclose(invert_normalization(normalized, center, scale), vertices, atol=1e-12)
     with pytest.raises(ValueError):
         normalization_transform(np.ones((4, 3)))
+
+
+def test_remove_floaters_gives_what_trimesh_components_give():
+    """Face for face the output of trimesh's connected components over its face adjacency (the reference's
+    route), on a marching-cubes surface of noise with many pieces and a non-manifold edge."""
+    from skimage import measure
+
+    field = np.random.default_rng(0).normal(size=(24, 24, 24))
+    from scipy import ndimage
+
+    field = ndimage.gaussian_filter(field, 1.0)
+    vertices, faces, _, _ = measure.marching_cubes(field, level=0.2)  # 87 pieces, 23 of them kept
+    fin = len(vertices)  # a fin hinged on an existing edge: that edge now has three faces
+    vertices = np.concatenate([vertices, vertices[faces[0, :1]] + 0.5])
+    faces = np.concatenate([faces, [[faces[0, 0], faces[0, 1], fin]]])
+    mesh = trimesh.Trimesh(vertices, faces, process=False)
+    components = trimesh.graph.connected_components(edges=mesh.face_adjacency, nodes=np.arange(len(faces)), min_len=1)
+    assert len(components) > 5
+    areas = mesh.area_faces
+    kept = [c for c in components if areas[c].sum() >= 0.01 * areas.sum()]
+    assert 0 < len(kept) < len(components)
+    expected = mesh.submesh(kept, append=True, repair=False)
+    got_vertices, got_faces = remove_floaters(vertices, faces)
+    assert np.array_equal(got_faces, expected.faces) and np.array_equal(got_vertices, expected.vertices)

@@ -139,3 +139,24 @@ def test_marching_cubes_orientation_and_index_units():
     assert backend == "skimage"
     assert np.allclose(np.linalg.norm(vertices - 9.5, axis=1), 6.0, atol=0.1)
     assert trimesh.Trimesh(vertices, faces).volume > 0
+
+
+def test_inside_nodes_measure_the_same_overlap_as_the_meshes():
+    """ExtractionStats.inside (the field's sign at the nodes) gives the duplicate score the meshes give."""
+    from autopartgen.geometry.overlap import overlap_ratio, volumetric_overlap
+
+    def sphere(centre, radius):
+        return lambda p: radius - np.linalg.norm(p - np.asarray(centre), axis=1)
+
+    results = [extract_isosurface(sphere(c, r), 64, backend="skimage") for c, r in
+               (((0.0, 0.0, 0.0), 0.5), ((0.4, 0.0, 0.0), 0.3), ((-0.6, 0.5, 0.0), 0.2))]
+    for _, _, stats in results:
+        assert stats.inside.shape == (65, 65, 65)
+    for a, b in ((0, 1), (0, 2), (1, 2)):
+        from_fields = overlap_ratio(results[a][2].inside, results[b][2].inside)
+        from_meshes = volumetric_overlap(results[a][:2], results[b][:2], grid=64)
+        assert abs(from_fields - from_meshes) < 0.05, (a, b, from_fields, from_meshes)
+    assert overlap_ratio(results[0][2].inside, results[1][2].inside) > 0.5  # mostly inside the big sphere
+    assert overlap_ratio(results[0][2].inside, results[2][2].inside) < 0.05  # apart
+    _, _, big = extract_isosurface(sphere((0, 0, 0), 0.5), 256, backend="skimage")
+    assert big.inside.shape == (129, 129, 129)  # at most 128 cells per axis

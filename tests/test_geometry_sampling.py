@@ -89,3 +89,22 @@ def test_resample_reference_rng_uses_global_torch_generator():
     c = resample_surface_for_encoder([_box()], np.random.default_rng(2), **kwargs)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
+
+
+def test_sample_surface_draws_what_trimesh_draws():
+    """Our sampler keeps trimesh's random stream and results bit for bit (the reference samples with
+    trimesh), including zero normals for degenerate faces."""
+    import trimesh
+
+    mesh = trimesh.creation.icosphere(subdivisions=3)
+    vertices = np.asarray(mesh.vertices) * np.array([1.0, 0.5, 2.0])
+    faces = np.concatenate([np.asarray(mesh.faces), [[0, 0, 1]]])  # one degenerate face
+    ours = sample_surface(vertices, faces, 5000, np.random.default_rng(7))
+    reference_mesh = trimesh.Trimesh(vertices, faces, process=False)
+    points, face_index = trimesh.sample.sample_surface(reference_mesh, 5000, seed=np.random.default_rng(7))
+    assert np.array_equal(ours[0], points.astype(np.float32))
+    assert np.array_equal(ours[1], reference_mesh.face_normals[face_index].astype(np.float32))
+    from autopartgen.geometry.sampling import surface_points
+
+    exact, _ = surface_points(vertices, faces, 5000, np.random.default_rng(7))
+    assert np.array_equal(exact, points)  # float64, as the reference's surface-voxel keys see them

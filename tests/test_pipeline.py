@@ -129,22 +129,24 @@ def test_end_token_stops_generation(pipe, monkeypatch):
 
 def test_failed_position_is_skipped_not_the_end(pipe, monkeypatch):
     """Default: a position whose attempts all fail is skipped; reference: generation stops."""
-    radius = {"r": -1.0}
+    decodes = {"n": 0}
 
-    def field(tokens, queries):
-        value = radius["r"] - queries.norm(dim=-1)
-        radius["r"] = 0.3  # first call empty (negative everywhere), then a sphere
-        return value
+    def tokens(latent):
+        decodes["n"] += 1
+        return latent
+
+    def field(tokens, queries):  # the first decode is empty (negative everywhere), later ones a sphere
+        return (-1.0 if decodes["n"] == 1 else 0.3) - queries.norm(dim=-1)
 
     monkeypatch.setattr(pipe, "sample_part", lambda *a, **k: torch.full((pipe.dit.num_latents,
                                                                          pipe.dit.in_channels), 0.5))
-    monkeypatch.setattr(pipe.vae, "decoder_tokens", lambda latent: latent)
+    monkeypatch.setattr(pipe.vae, "decoder_tokens", tokens)
     monkeypatch.setattr(pipe.vae, "query_field", field)
     options = GenerationOptions(progress=False, max_parts=3, duplicate_retries=0, parts="generated")
     result = pipe.generate(mesh=box(), options=options)
     assert [p.position for p in result.parts][:1] == [1]  # position 0 failed, position 1 accepted
 
-    radius["r"] = -1.0
+    decodes["n"] = 0
     reference = pipe.generate(mesh=box(), options=GenerationOptions(progress=False, max_parts=3, duplicate_retries=0,
                                                                     reference_compat=True))
     assert reference.stop_reason == "retries_exhausted" and not reference.parts
@@ -215,3 +217,20 @@ def test_reconstruct_parts_round_trips_in_the_union_frame(pipe, monkeypatch):
     assert len(rebuilt) == 2
     for original, copy in zip(parts, rebuilt):
         np.testing.assert_allclose(copy.bounds, original.bounds, atol=0.05)  # surface samples span the box
+
+
+def test_field_at_is_independent_of_the_query_chunk(pipe):
+    """``field_at`` splits queries into device-sized chunks; every split gives the same field as one call."""
+    assert pipe.query_chunk_size == 16_384  # the CPU default (pipeline.QUERY_CHUNK_SIZE)
+    latent = torch.randn(pipe.config.dit["num_latents"], pipe.config.dit["in_channels"],
+                         generator=torch.Generator().manual_seed(3))
+    points = np.random.default_rng(0).uniform(-1, 1, (40_000, 3)).astype(np.float32)
+    with torch.no_grad():
+        whole = -pipe.vae.decode(latent[None], torch.from_numpy(points)[None], chunk_size=len(points))[0].numpy()
+    chunked = pipe.field_at(latent, points)  # 16384 + 16384 + 7232
+    np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-5)
+    pipe.config.pipeline["query_chunk_size"] = 7_000
+    try:
+        np.testing.assert_allclose(pipe.field_at(latent, points), whole, rtol=1e-5, atol=1e-5)
+    finally:
+        del pipe.config.pipeline["query_chunk_size"]

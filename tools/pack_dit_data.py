@@ -1,7 +1,7 @@
 """Copy what `autopartgen train dit --ready-only` reads into a small folder that travels to a GPU machine.
 
 The DiT trains on the VAE latent cache and on the prepared views; the object meshes and point clouds
-stay behind. The folder holds ``.latent_cache/<fingerprint>/`` (latents in float16, which the loader
+stay behind. The folder holds ``.latent_cache/<fingerprint>-<prep key>/`` (latents in float16, which the loader
 reads as they are) and ``.train_prep/<key>/<id>.npz`` with only the views and their part labels
 (compressed). Objects are taken in a fixed shuffled order until ``--max-mb`` is reached. ``--out`` must be
 new or a folder this tool wrote (it holds ``pack.json``); such a folder is replaced.
@@ -38,9 +38,11 @@ def main() -> None:
 
     settings = prep_settings(load_config(args.config), args.history)
     source_prep = prep_dir(args.data, settings)
-    caches = [d for d in (args.data / ".latent_cache").iterdir() if (d / "index.json").is_file()]
+    caches = [d for d in (args.data / ".latent_cache").iterdir()
+              if (d / "index.json").is_file() and d.name.endswith(f"-{source_prep.name}")]
     if len(caches) != 1:
-        raise SystemExit(f"{args.data}: expected one latent cache, found {len(caches)}")
+        raise SystemExit(f"{args.data}: expected one latent cache of the {source_prep.name} prep, found "
+                         f"{len(caches)}; run autopartgen train dit --history {args.history} on it first")
     cache = LatentCache(caches[0])
 
     if args.out.exists():

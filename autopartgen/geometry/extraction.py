@@ -39,6 +39,7 @@ FieldFn = Callable[[np.ndarray], object]
 
 DEFAULT_BOUNDS = (-1.01, 1.01)
 DEFAULT_CHUNK_SIZE = 131_072
+INSIDE_GRID = 128  # cells per axis of ExtractionStats.inside (at most)
 
 
 @dataclass
@@ -55,6 +56,10 @@ class ExtractionStats:
         field_seconds: wall time inside ``field_fn`` (including chunk assembly).
         total_seconds: wall time of the whole extraction.
         backend: iso-surface backend used (``"skimage"``, ``"diso"``, or ``"none"`` when no surface).
+        inside: default mode only: (n, n, n) bool, the field's sign (h > 0) at every ``stride``-th node of
+            the final grid, n = grid_size // stride + 1 with stride = max(1, grid_size // 128). Free by-product
+            of the extraction (inactive cells keep their interpolated sign), used as the part's solid for
+            the duplicate test. None in reference mode.
     """
 
     grid_size: int
@@ -65,6 +70,7 @@ class ExtractionStats:
     field_seconds: float = 0.0
     total_seconds: float = 0.0
     backend: str = "none"
+    inside: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def query_fraction(self) -> float:
@@ -325,6 +331,8 @@ def _extract_band(field_fn, grid_size, lo, hi, dense_size, band, dilation, chunk
         del todo
         values.reshape(-1)[flat] = _evaluate_nodes(field_fn, flat, values.shape, axis_coords(n), chunk_size, stats)
     vertices, faces, stats.backend = marching_cubes(values, mask=region, backend=backend)
+    stride = max(1, grid_size // INSIDE_GRID)
+    stats.inside = values[::stride, ::stride, ::stride] > 0
     vertices = lo + vertices.astype(np.float64) * ((hi - lo) / grid_size)
     return vertices.astype(np.float32), faces, stats
 

@@ -20,9 +20,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import trimesh
 
-from autopartgen.geometry.sampling import as_mesh_arrays
+from autopartgen.geometry.sampling import as_mesh_arrays, surface_points
 
 REFERENCE_IOU_GRID = 256
 
@@ -30,9 +29,8 @@ REFERENCE_IOU_GRID = 256
 def _surface_voxel_keys(vertices, faces, grid: int, rng: np.random.Generator) -> np.ndarray:
     if len(faces) == 0:
         return np.zeros(0, dtype=np.int64)
-    mesh = trimesh.Trimesh(vertices=vertices, faces=faces, process=False)
     count = max(1024, min(500_000, max(1024, 8 * len(faces))))
-    points, _ = trimesh.sample.sample_surface(mesh, count, seed=rng)
+    points, _ = surface_points(vertices, faces, count, rng)  # trimesh's draws, without its per-face caches
     ijk = np.floor((np.clip(points, -1.0, 1.0) + 1.0) * (grid / 2)).astype(np.int64)
     ijk = np.clip(ijk, 0, grid - 1)
     return np.unique((ijk[:, 0] * grid + ijk[:, 1]) * grid + ijk[:, 2])
@@ -133,6 +131,12 @@ def occupancy_grid(
     return np.cumsum(winding_steps, axis=1)[:, :grid, :] != 0
 
 
+def overlap_ratio(occupied_a: np.ndarray, occupied_b: np.ndarray) -> float:
+    """``max(|A & B| / |A|, |A & B| / |B|)`` of two bool grids of one shape (0 if either is empty)."""
+    both = np.count_nonzero(occupied_a & occupied_b)
+    return _max_containment(int(np.count_nonzero(occupied_a)), int(np.count_nonzero(occupied_b)), both)
+
+
 def volumetric_overlap(
     mesh_a: Any, mesh_b: Any, grid: int = 128, bounds: tuple[float, float] = (-1.01, 1.01)
 ) -> float:
@@ -146,7 +150,5 @@ def volumetric_overlap(
     Returns:
         ``max(|A & B| / |A|, |A & B| / |B|)`` in [0, 1]; 0 if either mesh is empty.
     """
-    occ_a = occupancy_grid(*as_mesh_arrays(mesh_a), grid=grid, bounds=bounds)
-    occ_b = occupancy_grid(*as_mesh_arrays(mesh_b), grid=grid, bounds=bounds)
-    both = np.count_nonzero(occ_a & occ_b)
-    return _max_containment(int(np.count_nonzero(occ_a)), int(np.count_nonzero(occ_b)), both)
+    return overlap_ratio(occupancy_grid(*as_mesh_arrays(mesh_a), grid=grid, bounds=bounds),
+                         occupancy_grid(*as_mesh_arrays(mesh_b), grid=grid, bounds=bounds))

@@ -86,16 +86,23 @@ def add_cli(subparsers) -> None:
     dit.add_argument("--eot-threshold", default="auto",
                      help="end-token threshold written to the run's config: 'auto' (half the 1%% quantile of the "
                           "part latents' mean |z|), 'config', or a number")
-    dit.add_argument("--history", choices=("parts", "anchored"), default="parts",
+    dit.add_argument("--history", choices=("parts", "anchored", "mixed"), default="parts",
                      help="what the whole and history clouds are: 'parts' (the union of ground-truth part surfaces, "
                           "as the released pipeline builds them) or 'anchored' (a fused, degraded whole and the "
-                          "surface of the region earlier parts hold, as the input-anchored mesh pipeline builds them)")
+                          "surface of the region earlier parts hold, as the input-anchored mesh pipeline builds them) or "
+                          "'mixed' (anchored, with half of the objects given as their part meshes concatenated, "
+                          "as a multi-mesh asset arrives)")
     dit.add_argument("--image-drop", type=float, default=0.4, help="probability of dropping the image condition")
     dit.add_argument("--geometry-drop", type=float, default=0.1, help="probability of dropping the part context")
     dit.add_argument("--mask-prob", type=float, default=0.5, help="share of part items in mask mode")
     dit.add_argument("--forcing-prob", type=float, default=0.3, help="share of part items with a noisy history")
     dit.add_argument("--forcing-max-sigma", type=float, default=0.5, help="largest history noise level")
     dit.add_argument("--freeze-image-encoder", action="store_true", help="keep the image encoder fixed")
+    dit.add_argument("--val-localization", type=int, default=8,
+                     help="held-out objects of the teacher-forced localisation metric at each validation "
+                          "(val_loc_iou / val_loc_hit in val.csv, see train/localization.py; 0: off)")
+    dit.add_argument("--val-localization-steps", type=int, default=10,
+                     help="sampler steps of the localisation metric's samples")
     dit.set_defaults(func=_run_dit)
 
     export = sub.add_parser("export", help="write a model folder (config + EMA safetensors + MODEL_CARD.md)")

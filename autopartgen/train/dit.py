@@ -222,7 +222,7 @@ def train_dit(args) -> int:
         vae_file = weights_source(Path(args.vae), "vae")
         load_weights(vae, vae_file, name="vae")
         cache = shared_latent_cache(Path(args.data), prep, ids, vae, config, env, progress=not args.quiet)
-        del vae
+        vae.eval()  # kept for the localisation metric (its decoder turns samples into fields)
         if resumed_config or args.scale_factor == "config":
             scale = float(config.dit.get("scale_factor", 1.0))
         elif args.scale_factor == "auto":
@@ -258,10 +258,30 @@ def train_dit(args) -> int:
                                  save_every=args.save_every, workers=args.workers, progress=not args.quiet,
                                  max_minutes=args.max_minutes, log_every=args.log_every,
                                  stop_at=args.stop_at, hash_dir=args.hash_dir)
+        localization = []
+        if env.is_main and args.val_every > 0 and args.val_localization > 0:
+            from autopartgen.errors import PartGenError
+            from autopartgen.train.localization import localization_objects
+
+            try:
+                localization = localization_objects(Path(args.data), cache, val_indices or train_indices[-8:],
+                                                    max_objects=args.val_localization)
+            except (OSError, ValueError, PartGenError) as error:  # a packed folder (tools/pack_dit_data.py): no meshes
+                logger.warning("no localisation metric: %s", str(error).splitlines()[0])
+
+        def validate(parts: dict) -> dict:
+            results = validate_dit(parts["dit"], parts["image_encoder"], val_dataset, config.scheduler, env.device)
+            if localization:
+                from autopartgen.pipeline import AutoPartGen
+                from autopartgen.train.localization import teacher_forced_localization
+
+                pipe = AutoPartGen(config=config, vae=vae, dit=parts["dit"], image_encoder=parts["image_encoder"],
+                                   device=env.device)
+                results.update(teacher_forced_localization(pipe, cache, localization, args.val_localization_steps))
+            return results
+
         trainer = Trainer(module, {"dit": dit, "image_encoder": image_encoder}, dataset, collate, run_dir,
-                          settings, env, resume=args.resume,
-                          validate=lambda parts: validate_dit(parts["dit"], parts["image_encoder"], val_dataset,
-                                                              config.scheduler, env.device))
+                          settings, env, resume=args.resume, validate=validate)
         trainer.run()
     finally:
         cleanup_distributed()

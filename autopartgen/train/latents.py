@@ -53,8 +53,10 @@ def vae_fingerprint(vae: torch.nn.Module, vae_config: dict | None = None) -> str
     return h.hexdigest()[:16]
 
 
-def cache_dir(data_dir: Path, fingerprint: str) -> Path:
-    return Path(data_dir) / ".latent_cache" / fingerprint
+def cache_dir(data_dir: Path, fingerprint: str, prep_folder: Path) -> Path:
+    """``<data>/.latent_cache/<fingerprint>-<prep key>``: one cache per VAE encoder and per prep form, so
+    training with ``--history anchored`` never reads latents of the ``parts`` clouds or the reverse."""
+    return Path(data_dir) / ".latent_cache" / f"{fingerprint}-{Path(prep_folder).name}"
 
 
 class LatentCache:
@@ -113,7 +115,7 @@ def build_latent_cache(data_dir: Path, prep_folder: Path, ids: list[str], vae: t
     """
     vae = vae.eval().to(device)
     fingerprint = vae_fingerprint(vae, config.vae)
-    folder = cache_dir(data_dir, fingerprint)
+    folder = cache_dir(data_dir, fingerprint, prep_folder)
     index_path = folder / "index.json"
     if index_path.is_file():
         index = json.loads(index_path.read_text())
@@ -122,8 +124,8 @@ def build_latent_cache(data_dir: Path, prep_folder: Path, ids: list[str], vae: t
             return LatentCache(folder)
     root = Path(data_dir) / ".latent_cache"
     if root.is_dir() and not keep_old:
-        for other in root.iterdir():
-            if other.is_dir() and other.name != fingerprint:
+        for other in root.iterdir():  # caches of older VAEs on the same prep form
+            if other.is_dir() and other.name != folder.name and other.name.endswith(f"-{Path(prep_folder).name}"):
                 logger.info("removing stale latent cache %s", other)
                 shutil.rmtree(other, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
@@ -170,5 +172,5 @@ def shared_latent_cache(data_dir: Path, prep_folder: Path, ids: list[str], vae: 
                                    keep_old=keep_old)
     env.barrier()
     if not env.is_main:
-        cache = LatentCache(cache_dir(data_dir, vae_fingerprint(vae.eval(), config.vae)))
+        cache = LatentCache(cache_dir(data_dir, vae_fingerprint(vae.eval(), config.vae), prep_folder))
     return cache

@@ -19,6 +19,11 @@ hold (``geometry/partition.claimed_region_cloud`` over the ground-truth cell lab
 ``anchor_grid``): the input's own surface there plus the cut towards the rest, with no inner faces
 between parts. ``parts`` stay the ground-truth parts (the DiT's targets).
 
+``history="mixed"`` is ``anchored`` for half of the objects and, for the other half (chosen by a hash of
+the object id), the same with the input given as the ground-truth part meshes concatenated, the form a
+multi-mesh asset (a URDF's links, a game model's sub-meshes) reaches the pipeline in: its surface keeps
+the walls between touching parts, which a fused whole never shows.
+
 Clouds use the pipeline's own sampler (``resample_surface_for_encoder``) with the config's
 ``point_cloud_size`` / ``num_surface_samples`` / ``fps_max_points``, so training sees the clouds the
 pipeline will encode. ``key`` names those settings and the image size, so a config change gets its
@@ -40,7 +45,7 @@ from tqdm.auto import tqdm
 logger = logging.getLogger(__name__)
 
 
-HISTORY_FORMS = ("parts", "anchored")
+HISTORY_FORMS = ("parts", "anchored", "mixed")
 
 
 def prep_settings(config, history: str = "parts") -> dict:
@@ -101,8 +106,10 @@ def prepare_object(folder: Path, out_dir: Path, settings: dict, seed: int = 0, o
         return resample_surface_for_encoder(subset, rng, **kwargs).astype(np.float16)
 
     parts = np.stack([cloud([m]) for m in meshes])
-    if settings.get("history", "parts") == "anchored":
-        whole, prefixes = anchored_clouds(meshes, folder.name, rng, settings)
+    history = settings.get("history", "parts")
+    if history in ("anchored", "mixed"):
+        fuse = history == "anchored" or not is_concatenated_input(folder.name)
+        whole, prefixes = anchored_clouds(meshes, folder.name, rng, settings, fuse=fuse)
     else:
         whole = cloud(meshes)
         prefixes = (np.stack([cloud(meshes[:k]) for k in range(1, len(meshes))]) if len(meshes) > 1
@@ -123,12 +130,20 @@ def prepare_object(folder: Path, out_dir: Path, settings: dict, seed: int = 0, o
     return folder.name
 
 
+def is_concatenated_input(object_id: str) -> bool:
+    """Whether ``history="mixed"`` gives this object's input as its part meshes concatenated (half of the ids)."""
+    from autopartgen.data.fused_input import seed_of
+
+    return (seed_of(object_id) >> 7) % 2 == 1
+
+
 def anchored_clouds(meshes: list, object_id: str, rng: np.random.Generator, settings: dict,
-                    anchor_grid: int = 64) -> tuple[np.ndarray, np.ndarray]:
+                    anchor_grid: int = 64, fuse: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """``(whole (P, 6), prefixes (K - 1, P, 6))`` float16 as the input-anchored pipeline sees a mesh input.
 
     ``meshes``: the ground-truth parts as ``(vertices, faces)`` in the normalised frame. The default
-    ``anchor_grid`` is ``GenerationOptions.anchor_grid``'s.
+    ``anchor_grid`` is ``GenerationOptions.anchor_grid``'s. ``fuse``: the input is the object as one fused,
+    degraded surface (True) or the part meshes concatenated as they are (False).
     """
     import trimesh
 
@@ -139,8 +154,11 @@ def anchored_clouds(meshes: list, object_id: str, rng: np.random.Generator, sett
     size = settings["point_cloud_size"]
     # Fused at 128 cells rather than the evaluation's 192: 3x cheaper, and the decimation and noise that
     # follow blur the difference anyway.
-    fused, _ = realistic_input_mesh([trimesh.Trimesh(v, f, process=False) for v, f in meshes], seed_of(object_id),
-                                    resolution=128)
+    part_meshes = [trimesh.Trimesh(v, f, process=False) for v, f in meshes]
+    if fuse:
+        fused, _ = realistic_input_mesh(part_meshes, seed_of(object_id), resolution=128)
+    else:
+        fused = trimesh.util.concatenate(part_meshes)
     vertices, faces = np.asarray(fused.vertices), np.asarray(fused.faces)
     whole = resample_surface_for_encoder([(vertices, faces)], rng, point_cloud_size=size,
                                          num_samples=settings["num_surface_samples"],
