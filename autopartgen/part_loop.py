@@ -37,7 +37,7 @@ from autopartgen.geometry.texture import add_plain_band, band_uv
 from autopartgen.geometry.normalize import invert_normalization
 from autopartgen.geometry.overlap import containment_ratio, overlap_ratio, volumetric_overlap
 from autopartgen.geometry.cleanup import taubin_smooth
-from autopartgen.geometry.sampling import farthest_point_sample, sample_surface
+from autopartgen.geometry.sampling import MeshSurface, farthest_point_sample, sample_surface
 from autopartgen.options import GenerationOptions
 from autopartgen.sampling import is_end_latent
 
@@ -277,19 +277,26 @@ class ReferencePolicy(GeneratedPolicy):
         wanted = self.options.num_parts
         return wanted is not None and len(state.parts) < wanted
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.parts_surface = MeshSurface()  # the accepted parts, concatenated in order
+
     def initial_history(self) -> torch.Tensor:
         size = self.pipe._setting("point_cloud_size", 32768)
         return self.pipe.encode_cloud(np.zeros((size, 6), np.float32), None)
 
     def duplicate_score(self, candidate: Candidate, state: LoopState) -> float:
-        union = trimesh.util.concatenate([p.mesh for p in state.parts])
-        return containment_ratio(union, candidate.mesh, self.rng)
+        return containment_ratio(self.parts_surface, candidate.mesh, self.rng)
+
+    def accept(self, candidate: Candidate, state: LoopState) -> dict:
+        self.parts_surface.add(candidate.mesh)  # the union's draws, face areas measured once per part
+        return super().accept(candidate, state)
 
     def position_failed(self, state: LoopState) -> str | None:
         return None if self.masked else "retries_exhausted"
 
     def history_cloud(self, state: LoopState) -> np.ndarray:
-        return self.pipe.mesh_cloud([p.mesh for p in state.parts], self.rng, reference_rng=True)
+        return self.pipe.mesh_cloud(self.parts_surface, self.rng, reference_rng=True)
 
     def to_output_frame(self, mesh):
         return mesh  # the reference leaves parts in the normalised frame

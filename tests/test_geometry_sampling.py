@@ -108,3 +108,29 @@ def test_sample_surface_draws_what_trimesh_draws():
 
     exact, _ = surface_points(vertices, faces, 5000, np.random.default_rng(7))
     assert np.array_equal(exact, points)  # float64, as the reference's surface-voxel keys see them
+
+
+def test_a_growing_mesh_surface_draws_what_the_concatenation_draws():
+    """MeshSurface (the reference loop's union of accepted parts) gives the concatenated mesh's draws bit for
+    bit, in the duplicate score and in the encoder cloud, with parts added one at a time."""
+    import trimesh
+
+    from autopartgen.geometry import containment_ratio, resample_surface_for_encoder
+    from autopartgen.geometry.sampling import MeshSurface, concatenate_meshes, surface_points
+
+    parts = [trimesh.creation.icosphere(subdivisions=2, radius=0.3).apply_translation((x, 0.1 * x, 0))
+             for x in (-0.5, 0.0, 0.45)]
+    parts.append(trimesh.creation.box(extents=(0.2, 0.6, 0.3)))
+    surface = MeshSurface()
+    for count in range(1, len(parts)):
+        surface.add(parts[count - 1])
+        union = concatenate_meshes(parts[:count])
+        for seed in range(3):
+            ours, ours_crosses = surface.draw(4000, np.random.default_rng(seed))
+            theirs, theirs_crosses = surface_points(*union, 4000, np.random.default_rng(seed))
+            assert np.array_equal(ours, theirs) and np.array_equal(ours_crosses, theirs_crosses)
+        candidate = parts[count]
+        assert containment_ratio(surface, candidate, np.random.default_rng(5)) == \
+            containment_ratio(union, candidate, np.random.default_rng(5))
+        assert np.array_equal(resample_surface_for_encoder(surface, np.random.default_rng(9), 256, 4000, 1024),
+                              resample_surface_for_encoder(parts[:count], np.random.default_rng(9), 256, 4000, 1024))

@@ -21,16 +21,16 @@ from typing import Any
 
 import numpy as np
 
-from autopartgen.geometry.sampling import as_mesh_arrays, surface_points
+from autopartgen.geometry.sampling import MeshSurface, as_mesh_arrays
 
 REFERENCE_IOU_GRID = 256
 
 
-def _surface_voxel_keys(vertices, faces, grid: int, rng: np.random.Generator) -> np.ndarray:
-    if len(faces) == 0:
+def _surface_voxel_keys(surface: MeshSurface, grid: int, rng: np.random.Generator) -> np.ndarray:
+    if surface.num_faces == 0:
         return np.zeros(0, dtype=np.int64)
-    count = max(1024, min(500_000, max(1024, 8 * len(faces))))
-    points, _ = surface_points(vertices, faces, count, rng)  # trimesh's draws, without its per-face caches
+    count = max(1024, min(500_000, max(1024, 8 * surface.num_faces)))
+    points, _ = surface.draw(count, rng)  # trimesh's draws (float64), as the reference makes them
     ijk = np.floor((np.clip(points, -1.0, 1.0) + 1.0) * (grid / 2)).astype(np.int64)
     ijk = np.clip(ijk, 0, grid - 1)
     return np.unique((ijk[:, 0] * grid + ijk[:, 1]) * grid + ijk[:, 2])
@@ -51,7 +51,8 @@ def containment_ratio(
     sample p falls in voxel ``floor((clip(p, -1, 1) + 1) * grid / 2)`` clipped to [0, grid-1].
 
     Args:
-        mesh_a: the accepted parts' union, a ``(vertices, faces)`` pair or trimesh-like object.
+        mesh_a: the accepted parts' union, a ``(vertices, faces)`` pair, trimesh-like object or a
+            :class:`~autopartgen.geometry.sampling.MeshSurface` of the parts (their concatenation).
         mesh_b: the candidate part, same forms.
         rng: generator for the surface samples.
         grid: voxels per axis over [-1, 1].
@@ -59,8 +60,8 @@ def containment_ratio(
     Returns:
         ``max(|A & B| / |A|, |A & B| / |B|)`` in [0, 1]; 0 if either mesh has no faces.
     """
-    keys_a = _surface_voxel_keys(*as_mesh_arrays(mesh_a), grid, rng)
-    keys_b = _surface_voxel_keys(*as_mesh_arrays(mesh_b), grid, rng)
+    keys_a = _surface_voxel_keys(mesh_a if isinstance(mesh_a, MeshSurface) else MeshSurface([mesh_a]), grid, rng)
+    keys_b = _surface_voxel_keys(MeshSurface([mesh_b]), grid, rng)
     both = np.intersect1d(keys_a, keys_b, assume_unique=True)
     return _max_containment(len(keys_a), len(keys_b), len(both))
 

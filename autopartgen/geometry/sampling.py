@@ -70,30 +70,73 @@ def sample_surface(
         ``(points, normals)``: (count, 3) float32 positions in the mesh's units and (count, 3) float32
         unit normals of the faces the points lie on (zero for degenerate faces).
     """
-    points, face_crosses = surface_points(vertices, faces, count, rng)
-    unit, valid = trimesh.triangles.normals(crosses=face_crosses)
-    normals = np.zeros((len(points), 3))
-    normals[valid] = unit
-    return points.astype(np.float32), normals.astype(np.float32)
+    return MeshSurface([(vertices, faces)]).sample(count, rng)
 
 
 def surface_points(vertices: np.ndarray, faces: np.ndarray, count: int,
                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """The draws of :func:`sample_surface`: ``(points (count, 3) float64, crosses (count, 3))``, the edge
     cross product of each point's face (twice its area times its normal)."""
-    faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
-    if len(faces) == 0:
-        raise ValueError("cannot sample the surface of a mesh without faces")
-    triangles = np.asarray(vertices, dtype=np.float64)[faces]  # (F, 3, 3)
-    crosses = trimesh.triangles.cross(triangles)
-    cumulative_area = np.cumsum(trimesh.triangles.area(crosses=crosses))
-    face_index = np.searchsorted(cumulative_area, rng.random(int(count)) * cumulative_area[-1])
-    origins = triangles[face_index, 0]
-    edges = triangles[face_index, 1:] - origins[:, None, :]
-    lengths = rng.random((len(face_index), 2, 1))  # a point in the unit square, folded into the triangle
-    lengths[lengths.sum(axis=1).reshape(-1) > 1.0] -= 1.0
-    lengths = np.abs(lengths)
-    return (edges * lengths).sum(axis=1) + origins, crosses[face_index]
+    return MeshSurface([(vertices, faces)]).draw(count, rng)
+
+
+class MeshSurface:
+    """Meshes prepared for area-weighted draws on their union, each mesh's face areas computed once.
+
+    ``draw(count, rng)`` returns what :func:`surface_points` returns for the meshes concatenated in order,
+    bit for bit, but a mesh added to a growing union (the accepted parts of a run) is not measured again:
+    on the million-face meshes of noisy fields that per-face work was most of each duplicate test and
+    history encoding.
+    """
+
+    def __init__(self, meshes: Sequence[Any] = ()):
+        self.meshes: list[tuple[np.ndarray, np.ndarray]] = []
+        self.areas: list[np.ndarray] = []
+        for mesh in meshes:
+            self.add(mesh)
+
+    def add(self, mesh: Any) -> None:
+        """Append a ``(vertices, faces)`` pair or trimesh-like object (meshes without faces are skipped)."""
+        vertices, faces = as_mesh_arrays(mesh)
+        if len(faces):
+            self.meshes.append((vertices, faces))
+            self.areas.append(trimesh.triangles.area(crosses=trimesh.triangles.cross(vertices[faces])))
+
+    @property
+    def num_faces(self) -> int:
+        return sum(len(faces) for _, faces in self.meshes)
+
+    def draw(self, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """``(points (count, 3) float64, crosses (count, 3))``; see :func:`surface_points`."""
+        if not self.meshes:
+            raise ValueError("cannot sample the surface of a mesh without faces")
+        cumulative_area = np.cumsum(np.concatenate(self.areas))
+        face_index = np.searchsorted(cumulative_area, rng.random(int(count)) * cumulative_area[-1])
+        triangles = self.triangles(face_index)
+        origins = triangles[:, 0]
+        edges = triangles[:, 1:] - origins[:, None, :]
+        lengths = rng.random((len(face_index), 2, 1))  # a point in the unit square, folded into the triangle
+        lengths[lengths.sum(axis=1).reshape(-1) > 1.0] -= 1.0
+        lengths = np.abs(lengths)
+        return (edges * lengths).sum(axis=1) + origins, trimesh.triangles.cross(triangles)
+
+    def triangles(self, face_index: np.ndarray) -> np.ndarray:
+        """(K, 3, 3) corners of faces given by their index in the concatenation."""
+        offsets = np.cumsum([0] + [len(faces) for _, faces in self.meshes])
+        mesh_of = np.searchsorted(offsets, face_index, side="right") - 1
+        out = np.empty((len(face_index), 3, 3))
+        for number, (vertices, faces) in enumerate(self.meshes):
+            rows = np.flatnonzero(mesh_of == number)
+            out[rows] = vertices[faces[face_index[rows] - offsets[number]]]
+        return out
+
+    def sample(self, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """``(points, normals)`` as :func:`sample_surface` returns them for the concatenation."""
+        points, face_crosses = self.draw(count, rng)
+        unit, valid = trimesh.triangles.normals(crosses=face_crosses)
+        normals = np.zeros((len(points), 3))
+        normals[valid] = unit
+        return points.astype(np.float32), normals.astype(np.float32)
 
 
 def _fps_level(num_points: int) -> int:
@@ -163,7 +206,8 @@ def resample_surface_for_encoder(
     ``fps_max_points``, then farthest-point-sample ``point_cloud_size`` of them.
 
     Args:
-        meshes: ``(vertices, faces)`` pairs or trimesh-like objects, in the object frame.
+        meshes: ``(vertices, faces)`` pairs or trimesh-like objects, in the object frame, or a
+            :class:`MeshSurface` of them.
         rng: generator for the surface samples, and for the subset and FPS start unless
             ``reference_rng``.
         point_cloud_size: P, the number of returned points.
@@ -175,10 +219,10 @@ def resample_surface_for_encoder(
     Returns:
         (P, 6) float32: xyz then unit face normals. All zeros when the meshes have no faces.
     """
-    vertices, faces = concatenate_meshes(meshes)
-    if len(faces) == 0:
+    surface = meshes if isinstance(meshes, MeshSurface) else MeshSurface(meshes)
+    if surface.num_faces == 0:
         return np.zeros((point_cloud_size, 6), dtype=np.float32)
-    points, normals = sample_surface(vertices, faces, num_samples, rng)
+    points, normals = surface.sample(num_samples, rng)
     cloud = np.concatenate([points, normals], axis=1)
     subset_size = min(num_samples, fps_max_points)
     if point_cloud_size > subset_size:
