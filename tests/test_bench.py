@@ -21,6 +21,9 @@ def test_bench_runs(tmp_path, capsys):
     for case in runs.values():
         assert case[0]["dit_forwards"] > 0 and 0.0 <= case[0]["query_fraction"] <= 1.0 + 1e-9
     assert "| part_sample |" in table and "| query_fraction |" in table
+    assert main(["bench", "--weights", str(model), "--grid-size", "16", "--max-parts", "1", "--repeats", "1",
+                 "--threads", "1", "--cases", "image", "--json", str(out)]) == 0
+    assert set(json.loads(out.read_text())["runs"]) == {"image -> parts"}
 
 
 def test_bench_compares_reference_mode_with_the_default(tmp_path, capsys):

@@ -61,23 +61,28 @@ def run(pipe, inputs: dict, options: GenerationOptions) -> dict:
             "query_fraction": counts["field_queries"] / max(counts["dense_queries"], 1)}
 
 
-def example_cases(example: Path) -> dict:
-    """{case name: generate_parts inputs} for mesh -> parts and image -> parts on one example folder."""
-    return {"mesh -> parts": {"mesh": load_mesh(example / "mesh.glb")},
-            "image -> parts": {"image": load_image(example / "image.png")}}
+CASES = ("mesh", "image")
 
 
-def benchmark(pipe, example: Path, options: GenerationOptions, repeats: int) -> dict:
+def example_cases(example: Path, cases: tuple = CASES) -> dict:
+    """{case name: generate_parts inputs} for mesh -> parts and/or image -> parts on one example folder."""
+    made = {"mesh": lambda: {"mesh": load_mesh(example / "mesh.glb")},
+            "image": lambda: {"image": load_image(example / "image.png")}}
+    return {f"{case} -> parts": made[case]() for case in cases}
+
+
+def benchmark(pipe, example: Path, options: GenerationOptions, repeats: int, cases: tuple = CASES) -> dict:
     """{case name: [run dict, ...]} for mesh -> parts and image -> parts on one example folder."""
     return {name: [run(pipe, inputs, options) for _ in range(repeats)]
-            for name, inputs in example_cases(example).items()}
+            for name, inputs in example_cases(example, cases).items()}
 
 
-def compare_reference_mode(pipe, example: Path, options: GenerationOptions, repeats: int) -> dict:
+def compare_reference_mode(pipe, example: Path, options: GenerationOptions, repeats: int,
+                           cases: tuple = CASES) -> dict:
     """{case: {"reference mode": [run, ...], "default": [run, ...]}}, the two modes alternating per repeat."""
     reference = dataclasses.replace(options, reference_compat=True)
     results = {}
-    for name, inputs in example_cases(example).items():
+    for name, inputs in example_cases(example, cases).items():
         runs = {"reference mode": [], "default": []}
         for _ in range(repeats):
             runs["reference mode"].append(run(pipe, inputs, reference))
@@ -181,12 +186,12 @@ def _run(args) -> int:
                                                    "contention": measured}, indent=2))
         return 0
     if args.compare_reference_mode:
-        results = compare_reference_mode(pipe, example, options, args.repeats)
+        results = compare_reference_mode(pipe, example, options, args.repeats, args.cases)
         print(comparison_table(results, f"# reference mode against the default: {header}; model load {load_time:.2f} s"))
         if args.json:
             Path(args.json).write_text(json.dumps({"load_s": load_time, "compare": results}, indent=2))
         return 0
-    rows = benchmark(pipe, example, options, args.repeats)
+    rows = benchmark(pipe, example, options, args.repeats, args.cases)
     memory = f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
     if on_gpu:
         memory += f", peak GPU memory {torch.cuda.max_memory_allocated(pipe.device) / 2**30:.2f} GiB"
@@ -194,6 +199,15 @@ def _run(args) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({"load_s": load_time, "runs": rows}, indent=2))
     return 0
+
+
+def _cases(text: str) -> tuple:
+    import argparse
+
+    cases = tuple(dict.fromkeys(c.strip() for c in text.split(",") if c.strip()))
+    if not cases or any(c not in CASES for c in cases):
+        raise argparse.ArgumentTypeError(f"{text!r}: give mesh, image or mesh,image")
+    return cases
 
 
 def add_arguments(parser) -> None:
@@ -207,6 +221,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-parts", type=positive_int, help="most parts (default: the model's)")
     parser.add_argument("--num-steps", type=positive_int, help="diffusion steps (default: the model's)")
     parser.add_argument("--repeats", type=positive_int, default=2, help="runs per case (default 2)")
+    parser.add_argument("--cases", type=_cases, default=CASES, metavar="mesh,image",
+                        help="which inputs to time: mesh, image or both (default)")
     parser.add_argument("--contention", action="store_true",
                         help="time mesh -> parts alone and beside one busy process (and their ratio) instead")
     parser.add_argument("--compare-reference-mode", action="store_true",
