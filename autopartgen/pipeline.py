@@ -230,7 +230,8 @@ class AutoPartGen:
     def drop_features(self) -> torch.Tensor:
         """Features of an all-black image: the unconditional image slot (1, T, D); computed once."""
         if getattr(self, "_drop_features", None) is None:
-            self._drop_features = self.image_features(torch.zeros(1, 3, self.image_size, self.image_size))
+            with torch.autocast("cpu", enabled=False):  # cached across runs: never in a run's CPU bf16
+                self._drop_features = self.image_features(torch.zeros(1, 3, self.image_size, self.image_size))
         return self._drop_features
 
     @torch.no_grad()
@@ -250,7 +251,9 @@ class AutoPartGen:
         """Start-of-sequence history: the encoding of an all-zero cloud (1, N, C), scaled; computed once."""
         if getattr(self, "_empty_history", None) is None:
             size = self._setting("point_cloud_size", 32768)
-            self._empty_history = self.encode_cloud(np.zeros((size, 6), np.float32), torch.Generator().manual_seed(0))
+            with torch.autocast("cpu", enabled=False):  # cached across runs: never in a run's CPU bf16
+                self._empty_history = self.encode_cloud(np.zeros((size, 6), np.float32),
+                                                        torch.Generator().manual_seed(0))
         return self._empty_history
 
     def mesh_cloud(self, meshes: list, rng: np.random.Generator, reference_rng: bool = False) -> np.ndarray:
@@ -424,8 +427,15 @@ class AutoPartGen:
         mode = input_mode(image is not None, mesh is not None, mask is not None)
         self.check_compatible()
         rng_scope = seeded_global_rngs(options.seed) if options.reference_compat else contextlib.nullcontext()
-        with rng_scope, torch.no_grad():
+        with rng_scope, self.run_precision(options), torch.no_grad():
             return self._generate(mode, image, mesh, mask, options)
+
+    def run_precision(self, options: GenerationOptions):
+        """The number format around one run on a CPU: bf16 autocast with ``--cpu-precision bfloat16`` (not in
+        reference mode), which every network call inside inherits; float32 otherwise. CUDA runs use the
+        config's ``float_precision`` (:meth:`autocast`)."""
+        wanted = options.cpu_precision == "bfloat16" and not options.reference_compat and self.device.type == "cpu"
+        return inference_autocast(self.device, cpu_bfloat16=True) if wanted else contextlib.nullcontext()
 
     def _generate(self, mode: str, image, mesh, mask, options: GenerationOptions) -> PartResult:
         timer, counts = _Timer(), {"attempts": 0, "dit_forwards": 0, "dit_rows": 0, "field_queries": 0,

@@ -71,11 +71,16 @@ def initial_noise(seeds: list[int], shape: tuple[int, int], device: torch.device
     return torch.stack(draws)
 
 
-def inference_autocast(device: torch.device | str, float_precision: str = "bfloat16"):
-    """The reference's numerics: bf16 autocast around the whole run on CUDA, plain fp32 elsewhere."""
+def inference_autocast(device: torch.device | str, float_precision: str = "bfloat16", cpu_bfloat16: bool = False):
+    """The reference's numerics: bf16 autocast around the whole run on CUDA, plain fp32 elsewhere.
+
+    ``cpu_bfloat16`` opts a CPU into bf16 autocast (``--cpu-precision bfloat16``; see docs/performance.md).
+    """
     device = torch.device(device)
     if device.type == "cuda" and float_precision in ("bfloat16", "bf16"):
         return torch.autocast("cuda", dtype=torch.bfloat16)
+    if device.type == "cpu" and cpu_bfloat16:
+        return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 

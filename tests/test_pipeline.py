@@ -234,3 +234,25 @@ def test_field_at_is_independent_of_the_query_chunk(pipe):
         np.testing.assert_allclose(pipe.field_at(latent, points), whole, rtol=1e-5, atol=1e-5)
     finally:
         del pipe.config.pipeline["query_chunk_size"]
+
+
+def test_cpu_bfloat16_runs_the_networks_in_bf16_outside_reference_mode(pipe, monkeypatch):
+    seen = []
+
+    def fake_sample_part(*args, **kwargs):
+        seen.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16)
+        return torch.zeros(pipe.dit.num_latents, pipe.dit.in_channels)  # the end token
+
+    monkeypatch.setattr(pipe, "sample_part", fake_sample_part)
+    pipe._drop_features = None
+    for precision, reference in (("bfloat16", False), ("float32", False), ("bfloat16", True)):
+        pipe.generate(mesh=box(), options=GenerationOptions(progress=False, max_parts=2, cpu_precision=precision,
+                                                            reference_compat=reference, parts="generated"))
+    assert seen == [True, False, False]
+    float32_features = pipe.image_features(torch.zeros(1, 3, pipe.image_size, pipe.image_size))
+    assert torch.equal(pipe._drop_features, float32_features)  # cached in the bf16 run, computed in float32
+    assert not torch.is_autocast_enabled("cpu")  # nothing leaks out of a run
+    from autopartgen.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--cpu-precision"):
+        GenerationOptions(cpu_precision="float16").validate()
