@@ -43,6 +43,7 @@ from autopartgen.arguments import ArgumentParser, positive_int
 from autopartgen.threads import add_threads_argument
 from autopartgen.inputs import load_image, load_mesh
 from autopartgen.pipeline import AutoPartGen, GenerationOptions
+from autopartgen.options import CPU_PRECISIONS
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -160,7 +161,7 @@ def markdown_table(rows: dict, header: str) -> str:
 
 def _run(args) -> int:
     options = GenerationOptions(seed=0, grid_size=args.grid_size, max_parts=args.max_parts, num_steps=args.num_steps,
-                                progress=False).validate()
+                                cpu_precision=args.cpu_precision, progress=False).validate()
     load_start = time.perf_counter()
     if args.random_weights:
         pipe = AutoPartGen.from_config(args.config or "tiny", device=args.device)
@@ -174,6 +175,7 @@ def _run(args) -> int:
     where = (f"{torch.cuda.get_device_name(pipe.device)} ({pipe.config.float_precision})" if on_gpu
              else f"{torch.get_num_threads()} threads, {platform.machine()}")
     header = (f"{pipe.config.name}{' (random weights)' if args.random_weights else ''}, "
+              f"{'CPU bf16, ' if args.cpu_precision == 'bfloat16' and not on_gpu else ''}"
               f"example {example.name}, grid {args.grid_size or pipe.config.pipeline.get('grid_size')}, "
               f"{where}, torch {torch.__version__}")
     if args.contention:
@@ -221,6 +223,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-parts", type=positive_int, help="most parts (default: the model's)")
     parser.add_argument("--num-steps", type=positive_int, help="diffusion steps (default: the model's)")
     parser.add_argument("--repeats", type=positive_int, default=2, help="runs per case (default 2)")
+    parser.add_argument("--cpu-precision", choices=CPU_PRECISIONS, default="float32",
+                        help="number format of the networks on a CPU (see autopartgen generate --help)")
     parser.add_argument("--cases", type=_cases, default=CASES, metavar="mesh,image",
                         help="which inputs to time: mesh, image or both (default)")
     parser.add_argument("--contention", action="store_true",
