@@ -126,6 +126,13 @@ def part_palette(n: int) -> np.ndarray:
     return colors
 
 
+def colored_meshes(meshes: Sequence[Any], names: Sequence[str], colors: np.ndarray | None = None,
+                   color_mode: str = "material") -> list[trimesh.Trimesh]:
+    """Each mesh as :func:`write_glb` writes it: its own look (texture, vertex colours) or ``colors[i]``."""
+    return [_colored_mesh(mesh, name, None if colors is None else colors[i], color_mode)
+            for i, (mesh, name) in enumerate(zip(meshes, names))]
+
+
 def _colored_mesh(mesh: Any, name: str, rgba: np.ndarray | None, color_mode: str) -> trimesh.Trimesh:
     vertices, faces = as_mesh_arrays(mesh)
     if len(faces) == 0:
@@ -174,6 +181,7 @@ def write_glb(
     colors: np.ndarray | None = None,
     color_mode: str = "material",
     include_normals: bool = True,
+    colored: Sequence[trimesh.Trimesh] | None = None,
 ) -> Path:
     """Write meshes as one GLB scene, one named node per mesh, atomically.
 
@@ -184,13 +192,16 @@ def write_glb(
         colors: optional (n, 4) uint8 RGBA per mesh.
         color_mode: ``"material"`` (PBR base colour) or ``"vertex"`` (COLOR_0, as the reference).
         include_normals: store vertex normals (smooth shading in viewers).
+        colored: the meshes as :func:`colored_meshes` made them for these names, colours and mode, to
+            write instead of making them again: a mesh written to several files then computes its
+            vertex normals once (seconds on the million-face parts of noisy fields).
     """
     if len(names) != len(meshes):
         raise ValueError(f"{len(meshes)} meshes but {len(names)} names")
+    colored = colored if colored is not None else colored_meshes(meshes, names, colors, color_mode)
     scene = trimesh.Scene()
-    for i, (mesh, name) in enumerate(zip(meshes, names)):
-        rgba = None if colors is None else colors[i]
-        scene.add_geometry(_colored_mesh(mesh, name, rgba, color_mode), node_name=name, geom_name=name)
+    for mesh, name in zip(colored, names):
+        scene.add_geometry(mesh, node_name=name, geom_name=name)
     data = scene.export(file_type="glb", include_normals=include_normals)
     return atomic_write(path, data)
 
@@ -201,6 +212,7 @@ def write_part_glbs(
     colors: np.ndarray | None = None,
     color_mode: str = "material",
     include_normals: bool = True,
+    colored: Sequence[trimesh.Trimesh] | None = None,
 ) -> list[Path]:
     """Write ``mesh_000.glb``, ... one file per part; the node in file i is named ``part_{i:03d}``.
 
@@ -208,7 +220,7 @@ def write_part_glbs(
         parts: part meshes in order (``(vertices, faces)`` pairs or trimesh-like objects).
         out_dir: an existing folder.
         colors: (n, 4) uint8 RGBA per part; default :func:`part_palette`.
-        color_mode, include_normals: see :func:`write_glb`.
+        color_mode, include_normals, colored: see :func:`write_glb`.
 
     Returns:
         The written paths, in part order.
@@ -216,7 +228,7 @@ def write_part_glbs(
     colors = part_palette(len(parts)) if colors is None else np.asarray(colors, dtype=np.uint8)
     return [
         write_glb(Path(out_dir) / part_file_name(i), [part], [part_node_name(i)], colors[i : i + 1],
-                  color_mode, include_normals)
+                  color_mode, include_normals, colored=None if colored is None else colored[i : i + 1])
         for i, part in enumerate(parts)
     ]
 
@@ -227,6 +239,7 @@ def write_combined_glb(
     colors: np.ndarray | None = None,
     color_mode: str = "material",
     include_normals: bool = True,
+    colored: Sequence[trimesh.Trimesh] | None = None,
 ) -> Path:
     """Write ``mesh_combined.glb``: every part as its own node ``part_000``, ... with its own colour.
 
@@ -235,7 +248,7 @@ def write_combined_glb(
     """
     colors = part_palette(len(parts)) if colors is None else np.asarray(colors, dtype=np.uint8)
     names = [part_node_name(i) for i in range(len(parts))]
-    return write_glb(path, parts, names, colors, color_mode, include_normals)
+    return write_glb(path, parts, names, colors, color_mode, include_normals, colored)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -570,8 +583,9 @@ def export_result(result: Any, out: OutputDir, run: dict, preview: bool = True, 
     with out.transaction() as stage:
         records = []
         if meshes:
-            write_part_glbs(meshes, stage, colors)
-            write_combined_glb(meshes, stage / COMBINED_GLB, colors)
+            colored = colored_meshes(meshes, [part_node_name(i) for i in range(len(meshes))], colors)
+            write_part_glbs(meshes, stage, colors, colored=colored)
+            write_combined_glb(meshes, stage / COMBINED_GLB, colors, colored=colored)
         for i, part in enumerate(result.parts):
             extra = {"kind": getattr(result, "parts_kind", "generated")}
             if getattr(part, "volume_share", None) is not None:
@@ -582,8 +596,10 @@ def export_result(result: Any, out: OutputDir, run: dict, preview: bool = True, 
         if generated:
             (stage / GENERATED_DIR).mkdir()
             generated_colors = part_palette(len(generated))
-            write_part_glbs(generated, stage / GENERATED_DIR, generated_colors)
-            write_combined_glb(generated, stage / GENERATED_DIR / COMBINED_GLB, generated_colors)
+            colored = colored_meshes(generated, [part_node_name(i) for i in range(len(generated))],
+                                     generated_colors)
+            write_part_glbs(generated, stage / GENERATED_DIR, generated_colors, colored=colored)
+            write_combined_glb(generated, stage / GENERATED_DIR / COMBINED_GLB, generated_colors, colored=colored)
         if preview and meshes:
             from autopartgen.render import render_preview
 

@@ -192,3 +192,23 @@ def test_preview_written_from_array(tmp_path):
     image = np.random.default_rng(0).integers(0, 255, size=(10, 12, 4), dtype=np.uint8)
     path = write_preview(tmp_path / "preview.png", image)
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(path.read_bytes()))), image)
+
+
+def test_meshes_coloured_once_write_the_same_files(tmp_path):
+    """export_result colours each part once for its own file and the combined one: same bytes as before."""
+    from autopartgen.export import colored_meshes, part_node_name
+
+    parts = [trimesh.creation.icosphere(subdivisions=2, radius=0.2).apply_translation((0.5 * i, 0, 0))
+             for i in range(3)]
+    colors = part_palette(3)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    write_part_glbs(parts, tmp_path / "a", colors)
+    write_combined_glb(parts, tmp_path / "a" / COMBINED_GLB, colors)
+    colored = colored_meshes(parts, [part_node_name(i) for i in range(3)], colors)
+    write_part_glbs(parts, tmp_path / "b", colors, colored=colored)
+    write_combined_glb(parts, tmp_path / "b" / COMBINED_GLB, colors, colored=colored)
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "b").iterdir()) and len(names) == 4
+    for name in names:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
