@@ -104,9 +104,9 @@ def test_sample_surface_draws_what_trimesh_draws():
     points, face_index = trimesh.sample.sample_surface(reference_mesh, 5000, seed=np.random.default_rng(7))
     assert np.array_equal(ours[0], points.astype(np.float32))
     assert np.array_equal(ours[1], reference_mesh.face_normals[face_index].astype(np.float32))
-    from autopartgen.geometry.sampling import surface_points
+    from autopartgen.geometry.sampling import MeshSurface
 
-    exact, _ = surface_points(vertices, faces, 5000, np.random.default_rng(7))
+    exact, _ = MeshSurface([(vertices, faces)]).draw(5000, np.random.default_rng(7))
     assert np.array_equal(exact, points)  # float64, as the reference's surface-voxel keys see them
 
 
@@ -116,7 +116,7 @@ def test_a_growing_mesh_surface_draws_what_the_concatenation_draws():
     import trimesh
 
     from autopartgen.geometry import containment_ratio, resample_surface_for_encoder
-    from autopartgen.geometry.sampling import MeshSurface, concatenate_meshes, surface_points
+    from autopartgen.geometry.sampling import MeshSurface, concatenate_meshes
 
     parts = [trimesh.creation.icosphere(subdivisions=2, radius=0.3).apply_translation((x, 0.1 * x, 0))
              for x in (-0.5, 0.0, 0.45)]
@@ -127,7 +127,7 @@ def test_a_growing_mesh_surface_draws_what_the_concatenation_draws():
         union = concatenate_meshes(parts[:count])
         for seed in range(3):
             ours, ours_crosses = surface.draw(4000, np.random.default_rng(seed))
-            theirs, theirs_crosses = surface_points(*union, 4000, np.random.default_rng(seed))
+            theirs, theirs_crosses = MeshSurface([union]).draw(4000, np.random.default_rng(seed))
             assert np.array_equal(ours, theirs) and np.array_equal(ours_crosses, theirs_crosses)
         candidate = parts[count]
         assert containment_ratio(surface, candidate, np.random.default_rng(5)) == \

@@ -54,11 +54,8 @@ def sample_surface(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Area-weighted uniform samples on a triangle mesh.
 
-    Draws exactly what ``trimesh.sample.sample_surface(mesh, count, seed=rng)`` draws, in the same order,
-    and returns the same points and face normals bit for bit (tests/test_geometry_sampling.py), so the
-    reference's random streams are kept. Written out because trimesh builds edge vectors and unit normals
-    for every face and hashes its caches: on the million-face meshes a noisy field gives, that was most
-    of the duplicate test and history encoding time; here only the sampled faces get them.
+    The same draws, points and face normals as ``trimesh.sample.sample_surface(mesh, count, seed=rng)``,
+    bit for bit (see :class:`MeshSurface` for why it is written out).
 
     Args:
         vertices: (V, 3) float array.
@@ -73,20 +70,14 @@ def sample_surface(
     return MeshSurface([(vertices, faces)]).sample(count, rng)
 
 
-def surface_points(vertices: np.ndarray, faces: np.ndarray, count: int,
-                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """The draws of :func:`sample_surface`: ``(points (count, 3) float64, crosses (count, 3))``, the edge
-    cross product of each point's face (twice its area times its normal)."""
-    return MeshSurface([(vertices, faces)]).draw(count, rng)
-
-
 class MeshSurface:
     """Meshes prepared for area-weighted draws on their union, each mesh's face areas computed once.
 
-    ``draw(count, rng)`` returns what :func:`surface_points` returns for the meshes concatenated in order,
-    bit for bit, but a mesh added to a growing union (the accepted parts of a run) is not measured again:
-    on the million-face meshes of noisy fields that per-face work was most of each duplicate test and
-    history encoding.
+    ``draw(count, rng)`` makes the draws of ``trimesh.sample.sample_surface`` on the meshes concatenated in
+    order, bit for bit (the reference's random streams are kept), without trimesh's edge vectors, unit
+    normals and cache hashing for every face, and a mesh added to a growing union (the accepted parts of a
+    run) is not measured again: on the million-face meshes of noisy fields that per-face work was most of
+    each duplicate test and history encoding.
     """
 
     def __init__(self, meshes: Sequence[Any] = ()):
@@ -107,7 +98,8 @@ class MeshSurface:
         return sum(len(faces) for _, faces in self.meshes)
 
     def draw(self, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """``(points (count, 3) float64, crosses (count, 3))``; see :func:`surface_points`."""
+        """``(points (count, 3) float64, crosses (count, 3))``: the edge cross product of each point's face
+        (twice its area times its normal)."""
         if not self.meshes:
             raise ValueError("cannot sample the surface of a mesh without faces")
         cumulative_area = np.cumsum(np.concatenate(self.areas))
