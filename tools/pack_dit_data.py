@@ -1,12 +1,12 @@
 """Copy what `autopartgen train dit --ready-only` reads into a small folder that travels to a GPU machine.
 
 The DiT trains on the VAE latent cache and on the prepared views; the object meshes and point clouds
-stay behind. The folder holds ``.latent_cache/<fingerprint>-<prep key>/`` (latents in float16, which the loader
-reads as they are) and ``.train_prep/<key>/<id>.npz`` with only the views and their part labels
-(compressed). Objects are taken in a fixed shuffled order until ``--max-mb`` is reached. ``--out`` must be
+stay behind. The folder holds ``.latent_cache/<fingerprint>-<prep key>/`` (latents in float16, or with
+``--int8`` as int8 codes and a step per latent and channel, which the loader decodes) and
+``.train_prep/<key>/<id>.npz`` with only the views and their part labels (compressed). Objects are taken in a fixed shuffled order until ``--max-mb`` is reached. ``--out`` must be
 new or a folder this tool wrote (it holds ``pack.json``); such a folder is replaced.
 
-    python tools/pack_dit_data.py --data DATA --history anchored --out .carry/v2 --max-mb 24
+    python tools/pack_dit_data.py --data DATA --history anchored --out .carry/v2 --max-mb 24 [--int8]
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import torch
 
 from autopartgen.checkpoints import save_safetensors
 from autopartgen.config import load_config
-from autopartgen.train.latents import LatentCache
+from autopartgen.train.latents import LatentCache, quantize_latents
 from autopartgen.train.prep import HISTORY_FORMS, prep_dir, prep_settings
 
 MARKER = "pack.json"
@@ -34,6 +34,8 @@ def main() -> None:
     parser.add_argument("--history", choices=HISTORY_FORMS, default="parts")
     parser.add_argument("--out", required=True, type=Path, help="folder to write (replaced)")
     parser.add_argument("--max-mb", type=float, default=24.0, help="size budget of the folder")
+    parser.add_argument("--int8", action="store_true",
+                        help="latents as int8 codes with a float16 step per latent and channel (half the size)")
     args = parser.parse_args()
 
     settings = prep_settings(load_config(args.config), args.history)
@@ -52,7 +54,8 @@ def main() -> None:
     out_prep = prep_dir(args.out, settings)
     out_prep.mkdir(parents=True)
     (args.out / MARKER).write_text(json.dumps({"data": str(args.data), "history": args.history}) + "\n")
-    per_latent = cache.empty.numel() * 2  # bytes in float16
+    tokens, channels = cache.empty.shape
+    per_latent = tokens * channels + 2 * channels if args.int8 else tokens * channels * 2  # bytes
     budget, used, chosen = args.max_mb * 1e6, 0, []
     for i in np.random.default_rng(1234).permutation(len(cache)):
         object_id, count = cache.ids[i], cache.counts[i]
@@ -70,8 +73,14 @@ def main() -> None:
         raise SystemExit(f"--max-mb {args.max_mb} holds no object: raise it")
     chosen.sort(key=lambda i: cache.ids[i])  # --ready-only lists ids sorted
     rows = lambda block: torch.cat([block[cache.offsets[i]:cache.offsets[i + 1]] for i in chosen])
-    packed = {"whole": cache.wholes[chosen].half(), "parts": rows(cache.parts).half(),
-              "history": rows(cache.histories).half(), "empty": cache.empty.half()}
+    packed = {"whole": cache.wholes[chosen], "parts": rows(cache.parts), "history": rows(cache.histories),
+              "empty": cache.empty[None]}
+    if args.int8:
+        packed = {f"{name}.{key}": value for name, block in packed.items()
+                  for key, value in quantize_latents(block).items()}
+        packed["empty.q8"], packed["empty.step"] = packed["empty.q8"][0], packed["empty.step"][0]
+    else:
+        packed = {name: (block[0] if name == "empty" else block).half() for name, block in packed.items()}
     out_cache = args.out / ".latent_cache" / caches[0].name
     out_cache.mkdir(parents=True)
     save_safetensors(packed, out_cache / "latents.safetensors")

@@ -40,6 +40,11 @@ def _common(parser: argparse.ArgumentParser, steps: int, batch: int, lr: float) 
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N objects")
     parser.add_argument("--max-minutes", type=float, default=0.0, help="stop after this many minutes (0: no limit)")
+    parser.add_argument("--fit-to-time", action="store_true",
+                        help="with --max-minutes: after the warm-up, plan the step count so that the cosine "
+                             "schedule ends when the time does (--steps is then an upper bound)")
+    parser.add_argument("--snapshots", type=int, default=0,
+                        help="keep the EMA weights at N evenly spaced steps (checkpoint/ema-<step>/)")
     parser.add_argument("--stop-at", type=int, default=0, help=argparse.SUPPRESS)  # tests: interrupt a run
     parser.add_argument("--hash-dir", default=None, help=argparse.SUPPRESS)  # tests: per-rank weight hashes
     parser.add_argument("--quiet", action="store_true", help="no progress bars")

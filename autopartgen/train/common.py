@@ -233,6 +233,10 @@ class TrainSettings:
     progress: bool = True
     max_minutes: float = 0.0  # stop (with a checkpoint) after this wall time; 0 = no limit
     stop_at: int = 0  # stop (with a checkpoint) at this step although the schedule runs to `steps`
+    # With max_minutes: once the warm-up is done, re-plan `steps` so that the cosine schedule ends when the
+    # time does (a burst on a lent machine whose throughput is not known in advance).
+    fit_to_time: bool = False
+    snapshots: int = 0  # save the EMA weights at this many evenly spaced steps (checkpoint/ema-<step>/)
     hash_dir: str | None = None  # write a per-rank hash of the final weights here (DDP test)
 
 
@@ -282,6 +286,7 @@ class Trainer:
             save_safetensors(part.state_dict(), self.ckpt_dir / f"{name}.safetensors")
             save_safetensors(self.emas[name].state_dict(part), self.ckpt_dir / f"{name}.ema.safetensors")
         state = {"step": self.step, "samples_seen": self.samples_seen, "wall_seconds": self.wall_seconds,
+                 "schedule_steps": self.s.steps,
                  "optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
                  "torch_rng": torch.get_rng_state()}
         tmp = self.ckpt_dir / "state.pt.tmp"
@@ -301,8 +306,38 @@ class Trainer:
         self.schedule.load_state_dict(state["schedule"])
         torch.set_rng_state(state["torch_rng"])
         self.step, self.samples_seen = int(state["step"]), int(state["samples_seen"])
+        if self.s.fit_to_time and int(state.get("schedule_steps", self.s.steps)) != self.s.steps:
+            self.set_schedule_steps(int(state["schedule_steps"]))
         self.wall_seconds = float(state.get("wall_seconds", 0.0))
         logger.info("resumed from %s at step %d", self.ckpt_dir, self.step)
+
+    def set_schedule_steps(self, steps: int) -> None:
+        """Re-plan the run to ``steps`` in all: the cosine decay now ends there."""
+        self.s.steps = steps
+        factor = warmup_cosine(self.s.warmup, steps, self.s.min_lr_ratio)
+        self.schedule.lr_lambdas = [factor] * len(self.optimizer.param_groups)
+
+    def save_snapshot(self) -> None:
+        """The EMA weights as they are now, in ``checkpoint/ema-<step>/<part>.safetensors``."""
+        if not self.env.is_main:
+            return
+        folder = self.ckpt_dir / f"ema-{self.step:07d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, part in self.parts.items():
+            save_safetensors(self.emas[name].state_dict(part), folder / f"{name}.safetensors")
+
+    def fitted_steps(self, steps_done: int, seconds: float, started: float) -> int:
+        """The step count at which the time limit falls, from the pace of ``steps_done`` steps in ``seconds``.
+
+        5 % of the remaining time is kept back for validations and the last checkpoint; never more than the
+        ``steps`` asked for.
+        """
+        remaining = 60 * self.s.max_minutes - (time.perf_counter() - started)
+        planned = self.step + max(1, int(0.95 * remaining / max(seconds / max(1, steps_done), 1e-6)))
+        steps = torch.tensor([min(planned, self.s.steps)], device=self.env.device)
+        if self.env.distributed:  # every rank must plan the same schedule: rank 0's pace decides
+            dist.broadcast(steps, src=0)
+        return int(steps.item())
 
     def ema_modules(self) -> dict[str, nn.Module]:
         """Copies of the parts holding the EMA weights (for validation and export)."""
@@ -334,6 +369,10 @@ class Trainer:
         started = time.perf_counter()
         wall_at_start = self.wall_seconds
         window_t, window_n = time.perf_counter(), 0
+        # Pace measured from step `first_timed` (past start-up) to the end of the warm-up.
+        first_timed, pace_started = self.step + 10, None
+        # Only a run starting from step 0 is fitted; a resumed one keeps the schedule its state holds.
+        fit_at = max(50, s.warmup) if s.fit_to_time and s.max_minutes > 0 and self.step == 0 else -1
         self.module.train()
         while self.step < s.steps:
             t0 = time.perf_counter()
@@ -372,6 +411,15 @@ class Trainer:
             bar.set_postfix(loss=f"{total:.4f}", sps=f"{rate:.1f}", refresh=False)
             bar.update()
             del t0
+            if self.step == first_timed:
+                pace_started = time.perf_counter()
+            if self.step == fit_at and pace_started is not None:
+                self.set_schedule_steps(self.fitted_steps(self.step - first_timed, time.perf_counter() - pace_started,
+                                                          started))
+                bar.total = s.steps
+                logger.info("schedule fitted to %.1f min: %d steps", s.max_minutes, s.steps)
+            if s.snapshots and self.step in {round(s.steps * j / s.snapshots) for j in range(1, s.snapshots + 1)}:
+                self.save_snapshot()
             out_of_time = (s.max_minutes > 0 and (time.perf_counter() - started) > 60 * s.max_minutes) or \
                 (s.stop_at > 0 and self.step >= s.stop_at)
             if self.step % s.save_every == 0 or self.step == s.steps or out_of_time:

@@ -43,12 +43,18 @@ KIND_WHOLE, KIND_PART, KIND_END = 0, 1, 2
 
 
 class DiTDataset(Dataset):
-    """Items by global index: target/context latents (scaled), framed view, masked-part view."""
+    """Items by global index: target/context latents (scaled), framed view, masked-part view.
+
+    The views and their part labels are read once, at construction, and held in memory (about 50 kB
+    per 112 px view): reading a compressed npz per item bound a GPU run to its data loader. Worker
+    processes share them with the parent (fork, copy-on-write).
+    """
 
     def __init__(self, cache: LatentCache, indices: list[int], prep_folder: Path, scale_factor: float,
                  seed: int = 0, mask_prob: float = 0.5):
         self.cache, self.indices, self.prep_folder = cache, list(indices), Path(prep_folder)
         self.scale, self.seed, self.mask_prob = float(scale_factor), seed, mask_prob
+        self.views = {i: load_views(self.prep_folder, cache.ids[i]) for i in sorted(set(self.indices))}
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -69,8 +75,7 @@ class DiTDataset(Dataset):
             target, context, slots, kind = cache.part(i, e - 1), torch.stack([whole, cache.history(i, e - 1)]), 2, KIND_PART
         else:
             target, context, slots, kind = zeros, torch.stack([whole, cache.history(i, count)]), 2, KIND_END
-        with np.load(self.prep_folder / f"{cache.ids[i]}.npz") as prep:
-            images, labels = prep["images"], prep["labels"]
+        images, labels = self.views[i] if i in self.views else load_views(self.prep_folder, cache.ids[i])
         if len(images):
             v = int(rng.integers(len(images)))
             image, label = images[v], labels[v]
@@ -84,6 +89,12 @@ class DiTDataset(Dataset):
                 "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
                 "part_image": torch.from_numpy(np.ascontiguousarray(part_image.transpose(2, 0, 1))),
                 "has_part": torch.tensor(has_part)}
+
+
+def load_views(prep_folder: Path, object_id: str) -> tuple[np.ndarray, np.ndarray]:
+    """(V, H, W, 3) uint8 views and (V, H, W) uint8 part labels of one prepared object."""
+    with np.load(Path(prep_folder) / f"{object_id}.npz") as prep:
+        return prep["images"], prep["labels"]
 
 
 def collate(items: list[dict]) -> dict:
@@ -257,6 +268,7 @@ def train_dit(args) -> int:
                                  warmup=args.warmup, seed=args.seed, val_every=args.val_every,
                                  save_every=args.save_every, workers=args.workers, progress=not args.quiet,
                                  max_minutes=args.max_minutes, log_every=args.log_every,
+                                 fit_to_time=args.fit_to_time, snapshots=args.snapshots,
                                  stop_at=args.stop_at, hash_dir=args.hash_dir)
         localization = []
         if env.is_main and args.val_every > 0 and args.val_localization > 0:

@@ -253,6 +253,7 @@ def train_vae(args) -> int:
                                  warmup=args.warmup, seed=args.seed, val_every=args.val_every,
                                  save_every=args.save_every, workers=args.workers, progress=not args.quiet,
                                  max_minutes=args.max_minutes, log_every=args.log_every,
+                                 fit_to_time=args.fit_to_time, snapshots=args.snapshots,
                                  stop_at=args.stop_at, hash_dir=args.hash_dir)
         trainer = Trainer(module, {"vae": vae}, dataset, collate, Path(args.out), settings, env,
                           validate=lambda parts: validate_vae(parts["vae"], val_dataset, val_ids, env.device),
