@@ -97,7 +97,7 @@ def test_vae_overfits_a_fixed_batch(workspace):
 
 def test_dit_overfits_a_fixed_batch(workspace):
     from autopartgen.models import build_model
-    from autopartgen.train.dit import DiTDataset, DiTTrainModule, collate
+    from autopartgen.train.dit import DiTDataset, DiTTrainModule, TrainingTables, collate
     from autopartgen.train.latents import build_latent_cache
     from autopartgen.train.prep import prepare_dataset
 
@@ -106,11 +106,13 @@ def test_dit_overfits_a_fixed_batch(workspace):
     torch.manual_seed(0)
     vae = build_model("vae", config.vae)
     cache = build_latent_cache(workspace["data"], prep, ids, vae, config, progress=False, keep_old=True)
-    dataset = DiTDataset(cache, list(range(len(cache))), prep, 1.0 / cache.latent_std(), mask_prob=0.5)
+    tables, views = TrainingTables.from_cache(cache, prep, list(range(len(cache))))
+    dataset = DiTDataset(cache, list(range(len(cache))), views, mask_prob=0.5)
     batch = collate([dataset[i] for i in range(8)])
     assert set(batch["slots"].tolist()) <= {1, 2}
     module = DiTTrainModule(build_model("dit", config.dit), build_model("image_encoder", config.image_encoder),
-                            config.scheduler, image_drop=0.3, geometry_drop=0.1, forcing_prob=0.5)
+                            tables, 1.0 / cache.latent_std(), config.scheduler, image_drop=0.3, geometry_drop=0.1,
+                            forcing_prob=0.5)
     first, last = _overfit(module, batch, steps=25, lr=3e-3)
     assert last < 0.7 * first, (first, last)
 

@@ -255,6 +255,7 @@ class Trainer:
         self.module, self.parts, self.dataset, self.collate = module, parts, dataset, collate
         self.run_dir, self.s, self.env, self.validate = Path(run_dir), settings, env, validate
         self.ckpt_dir = self.run_dir / "checkpoint"
+        self.requested_steps = settings.steps  # the upper bound of a schedule fitted to the time limit
         module.to(env.device)
         params = [p for p in module.parameters() if p.requires_grad]
         decay = [p for p in params if p.dim() >= 2]
@@ -273,7 +274,9 @@ class Trainer:
         if env.distributed:
             from torch.nn.parallel import DistributedDataParallel as DDP
             ids = [env.local_rank] if env.device.type == "cuda" else None
-            self.ddp = DDP(module, device_ids=ids, find_unused_parameters=True)
+            # Buffers are constants (schedules, the DiT's training tables): sent once at construction, not
+            # at every forward.
+            self.ddp = DDP(module, device_ids=ids, find_unused_parameters=True, broadcast_buffers=False)
         else:
             self.ddp = module
 
@@ -334,7 +337,7 @@ class Trainer:
         """
         remaining = 60 * self.s.max_minutes - (time.perf_counter() - started)
         planned = self.step + max(1, int(0.95 * remaining / max(seconds / max(1, steps_done), 1e-6)))
-        steps = torch.tensor([min(planned, self.s.steps)], device=self.env.device)
+        steps = torch.tensor([min(planned, self.requested_steps)], device=self.env.device)
         if self.env.distributed:  # every rank must plan the same schedule: rank 0's pace decides
             dist.broadcast(steps, src=0)
         return int(steps.item())
@@ -369,10 +372,12 @@ class Trainer:
         started = time.perf_counter()
         wall_at_start = self.wall_seconds
         window_t, window_n = time.perf_counter(), 0
-        # Pace measured from step `first_timed` (past start-up) to the end of the warm-up.
+        # The step count is planned at the end of the warm-up, from the pace since step `first_timed` (past
+        # start-up), and planned again at twice and four times that step (start-up effects fade), always
+        # early in the cosine decay. Only a run from step 0 is fitted; a resumed one keeps its state's plan.
         first_timed, pace_started = self.step + 10, None
-        # Only a run starting from step 0 is fitted; a resumed one keeps the schedule its state holds.
         fit_at = max(50, s.warmup) if s.fit_to_time and s.max_minutes > 0 and self.step == 0 else -1
+        fit_steps = {fit_at, 2 * fit_at, 4 * fit_at} if fit_at > 0 else set()
         self.module.train()
         while self.step < s.steps:
             t0 = time.perf_counter()
@@ -413,11 +418,12 @@ class Trainer:
             del t0
             if self.step == first_timed:
                 pace_started = time.perf_counter()
-            if self.step == fit_at and pace_started is not None:
+            if self.step in fit_steps and pace_started is not None and (self.step == fit_at or self.step < s.steps // 3):
                 self.set_schedule_steps(self.fitted_steps(self.step - first_timed, time.perf_counter() - pace_started,
                                                           started))
+                first_timed, pace_started = self.step, time.perf_counter()  # the next plan measures the pace from here
                 bar.total = s.steps
-                logger.info("schedule fitted to %.1f min: %d steps", s.max_minutes, s.steps)
+                logger.info("schedule fitted to %.1f min at step %d: %d steps", s.max_minutes, self.step, s.steps)
             if s.snapshots and self.step in {round(s.steps * j / s.snapshots) for j in range(1, s.snapshots + 1)}:
                 self.save_snapshot()
             out_of_time = (s.max_minutes > 0 and (time.perf_counter() - started) > 60 * s.max_minutes) or \

@@ -27,6 +27,7 @@ random features. ``--freeze-image-encoder`` keeps it fixed (e.g. when fine-tunin
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,26 +36,58 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from autopartgen.train.common import mix_seed
-from autopartgen.train.latents import LatentCache
+from autopartgen.train.latents import ZERO_ROW, LatentCache
 
 logger = logging.getLogger(__name__)
 
 KIND_WHOLE, KIND_PART, KIND_END = 0, 1, 2
 
 
-class DiTDataset(Dataset):
-    """Items by global index: target/context latents (scaled), framed view, masked-part view.
+@dataclass
+class TrainingTables:
+    """What every item indexes, held once (on the training device once the module is moved there).
 
-    The views and their part labels are read once, at construction, and held in memory (about 50 kB
-    per 112 px view): reading a compressed npz per item bound a GPU run to its data loader. Worker
-    processes share them with the parent (fork, copy-on-write).
+    latents: (R, N, C) float16, :meth:`LatentCache.table` (native, not scaled; row -1 is zeros).
+    view_images: (M + 1, 3, H, W) uint8, every view of the objects; the last row is a white image (the
+        view of an object that has none).
+    view_labels: (M + 1, H, W) uint8 part labels of those views (k + 1 for part k, 0 background).
     """
 
-    def __init__(self, cache: LatentCache, indices: list[int], prep_folder: Path, scale_factor: float,
+    latents: torch.Tensor
+    view_images: torch.Tensor
+    view_labels: torch.Tensor
+
+    @classmethod
+    def from_cache(cls, cache: LatentCache, prep_folder: Path, indices: list[int], image_size: int = 112):
+        """Tables for the objects ``indices`` of ``cache``; returns (tables, views), views: object index ->
+        [(view row, the part labels visible in that view)]."""
+        images, labels, views = [], [], {}
+        for i in sorted(set(indices)):
+            object_images, object_labels = load_views(prep_folder, cache.ids[i])
+            views[i] = [(len(images) + v, frozenset(np.unique(label).tolist())) for v, label in enumerate(object_labels)]
+            images += list(object_images)
+            labels += list(object_labels)
+        if images:
+            image_size = images[0].shape[0]
+        images.append(np.full((image_size, image_size, 3), 255, np.uint8))
+        labels.append(np.zeros((image_size, image_size), np.uint8))
+        view_images = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+        return cls(cache.table(), view_images, torch.from_numpy(np.stack(labels))), views
+
+
+class DiTDataset(Dataset):
+    """Items by global index, as rows of :class:`TrainingTables`: the target latent, the context latents,
+    the object's view and, for mask-mode items, the part label to keep in it.
+
+    Items are a few integers, so a data-loader worker ships almost nothing to the trainer, and the
+    training module gathers latents and images on its own device (reading a compressed npz of views per
+    item bound a GPU run to its data loader at about 700 items/s).
+    """
+
+    def __init__(self, cache: LatentCache, indices: list[int], views: dict[int, list[tuple[int, frozenset]]],
                  seed: int = 0, mask_prob: float = 0.5):
-        self.cache, self.indices, self.prep_folder = cache, list(indices), Path(prep_folder)
-        self.scale, self.seed, self.mask_prob = float(scale_factor), seed, mask_prob
-        self.views = {i: load_views(self.prep_folder, cache.ids[i]) for i in sorted(set(self.indices))}
+        self.cache, self.indices, self.views = cache, list(indices), views
+        self.seed, self.mask_prob = seed, mask_prob
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -67,28 +100,18 @@ class DiTDataset(Dataset):
         cache = self.cache
         count = cache.counts[i]
         e = int(rng.integers(0, count + 2)) if element is None else element
-        whole = cache.whole(i)
-        zeros = torch.zeros_like(whole)
+        whole = cache.whole_row(i)
         if e == 0:
-            target, context, slots, kind = whole, torch.stack([zeros, zeros]), 1, KIND_WHOLE
+            target, context, slots, kind = whole, [ZERO_ROW, ZERO_ROW], 1, KIND_WHOLE
         elif e <= count:
-            target, context, slots, kind = cache.part(i, e - 1), torch.stack([whole, cache.history(i, e - 1)]), 2, KIND_PART
+            target, context, slots, kind = cache.part_row(i, e - 1), [whole, cache.history_row(i, e - 1)], 2, KIND_PART
         else:
-            target, context, slots, kind = zeros, torch.stack([whole, cache.history(i, count)]), 2, KIND_END
-        images, labels = self.views[i] if i in self.views else load_views(self.prep_folder, cache.ids[i])
-        if len(images):
-            v = int(rng.integers(len(images)))
-            image, label = images[v], labels[v]
-        else:  # no views: a white image (the item still trains the image-free modes)
-            size = 112
-            image, label = np.full((size, size, 3), 255, np.uint8), np.zeros((size, size), np.uint8)
-        has_part = kind == KIND_PART and rng.random() < self.mask_prob and bool((label == e).any())
-        part_image = np.where((label == e)[..., None], image, 255).astype(np.uint8) if has_part else image
-        return {"target": (target * self.scale).float(), "context": (context * self.scale).float(),
-                "slots": torch.tensor(slots), "kind": torch.tensor(kind),
-                "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
-                "part_image": torch.from_numpy(np.ascontiguousarray(part_image.transpose(2, 0, 1))),
-                "has_part": torch.tensor(has_part)}
+            target, context, slots, kind = ZERO_ROW, [whole, cache.history_row(i, count)], 2, KIND_END
+        views = self.views.get(i, [])
+        view, visible = views[int(rng.integers(len(views)))] if views else (-1, frozenset())  # -1: white image
+        has_part = kind == KIND_PART and rng.random() < self.mask_prob and e in visible
+        return {"target": target, "context": context, "slots": slots, "kind": kind, "view": view,
+                "mask_label": e if has_part else -1}
 
 
 def load_views(prep_folder: Path, object_id: str) -> tuple[np.ndarray, np.ndarray]:
@@ -98,7 +121,8 @@ def load_views(prep_folder: Path, object_id: str) -> tuple[np.ndarray, np.ndarra
 
 
 def collate(items: list[dict]) -> dict:
-    return {key: torch.stack([item[key] for item in items]) for key in items[0]}
+    """Items of integers -> a batch of int64 tensors, (B,) or (B, 2) for ``context``."""
+    return {key: torch.tensor([item[key] for item in items]) for key in items[0]}
 
 
 def training_alphas_cumprod(scheduler_config: dict) -> torch.Tensor:
@@ -121,11 +145,16 @@ class DiTTrainModule(nn.Module):
 
     metric_names = ["loss_whole", "loss_part", "loss_end", "n_whole", "n_part", "n_end"]
 
-    def __init__(self, dit, image_encoder, scheduler_config: dict, image_drop: float = 0.4,
-                 geometry_drop: float = 0.1, forcing_prob: float = 0.3, forcing_max_sigma: float = 0.5,
-                 freeze_image_encoder: bool = False):
+    def __init__(self, dit, image_encoder, tables: TrainingTables, scale_factor: float, scheduler_config: dict,
+                 image_drop: float = 0.4, geometry_drop: float = 0.1, forcing_prob: float = 0.3,
+                 forcing_max_sigma: float = 0.5, freeze_image_encoder: bool = False):
         super().__init__()
         self.dit, self.image_encoder = dit, image_encoder
+        self.scale = float(scale_factor)
+        # Buffers, so that they move to the training device with the module; not saved (not persistent).
+        self.register_buffer("latents", tables.latents, persistent=False)
+        self.register_buffer("view_images", tables.view_images, persistent=False)
+        self.register_buffer("view_labels", tables.view_labels, persistent=False)
         self.image_drop, self.geometry_drop = image_drop, geometry_drop
         self.forcing_prob, self.forcing_max_sigma = forcing_prob, forcing_max_sigma
         self.freeze_image_encoder = freeze_image_encoder
@@ -134,10 +163,13 @@ class DiTTrainModule(nn.Module):
         self.register_buffer("alphas_cumprod", training_alphas_cumprod(scheduler_config), persistent=False)
 
     def image_condition(self, batch: dict, generator: torch.Generator) -> torch.Tensor:
-        images = batch["image"].float() / 255.0
+        views = self.view_images[batch["view"]]
+        images = views.float() / 255.0
         batch_size, _, height, width = images.shape
-        has_part = batch["has_part"].bool()
-        masked = batch["part_image"][has_part].float() / 255.0
+        has_part = batch["mask_label"] >= 0
+        # Mask-mode items: the view with everything outside the part white (as inputs.masked_part_images).
+        keep = self.view_labels[batch["view"][has_part]] == batch["mask_label"][has_part, None, None]
+        masked = torch.where(keep[:, None], views[has_part], 255).float() / 255.0
         black = torch.zeros(1, 3, height, width, device=images.device)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_image_encoder):
             features = self.image_encoder(torch.cat([images, masked, black]))
@@ -154,11 +186,11 @@ class DiTTrainModule(nn.Module):
 
     def forward(self, batch: dict, seed: int):
         generator = torch.Generator().manual_seed(seed)
-        x0 = batch["target"]
+        x0 = self.latents[batch["target"]].float() * self.scale
         device, (batch_size, length, channels) = x0.device, x0.shape
         condition = self.image_condition(batch, generator)
 
-        context = batch["context"]
+        context = self.latents[batch["context"]].float() * self.scale
         geo_drop = (torch.rand(batch_size, generator=generator) < self.geometry_drop).to(device)
         context = torch.where(geo_drop[:, None, None, None], torch.zeros_like(context), context)
         parts = batch["slots"] == 2
@@ -196,10 +228,11 @@ class DiTTrainModule(nn.Module):
 
 
 @torch.no_grad()
-def validate_dit(dit, image_encoder, dataset: DiTDataset, scheduler_config: dict, device, items: int = 96) -> dict:
+def validate_dit(dit, image_encoder, dataset: DiTDataset, tables: TrainingTables, scale_factor: float,
+                 scheduler_config: dict, device, items: int = 96) -> dict:
     """Validation v-loss on fixed items, timesteps and noise (comparable across steps and runs)."""
-    module = DiTTrainModule(dit, image_encoder, scheduler_config, image_drop=0.0, geometry_drop=0.0,
-                            forcing_prob=0.0).to(device).eval()
+    module = DiTTrainModule(dit, image_encoder, tables, scale_factor, scheduler_config, image_drop=0.0,
+                            geometry_drop=0.0, forcing_prob=0.0).to(device).eval()
     losses = {"val_loss": [], "val_whole": [], "val_part": [], "val_end": []}
     rng_items = [dataset.make_item(dataset.indices[n % len(dataset.indices)], np.random.default_rng(n))
                  for n in range(items)]
@@ -259,11 +292,13 @@ def train_dit(args) -> int:
         if args.init is not None:
             load_weights(dit, weights_source(args.init, "dit"), name="dit")
             load_weights(image_encoder, weights_source(args.init, "image_encoder"), name="image_encoder")
-        dataset = DiTDataset(cache, train_indices, prep, scale, seed=args.seed, mask_prob=args.mask_prob)
-        val_dataset = DiTDataset(cache, val_indices or train_indices[-8:], prep, scale, seed=12345,
+        tables, views = TrainingTables.from_cache(cache, prep, indices)
+        dataset = DiTDataset(cache, train_indices, views, seed=args.seed, mask_prob=args.mask_prob)
+        val_dataset = DiTDataset(cache, val_indices or train_indices[-8:], views, seed=12345,
                                  mask_prob=args.mask_prob)
-        module = DiTTrainModule(dit, image_encoder, config.scheduler, args.image_drop, args.geometry_drop,
-                                args.forcing_prob, args.forcing_max_sigma, args.freeze_image_encoder)
+        module = DiTTrainModule(dit, image_encoder, tables, scale, config.scheduler, args.image_drop,
+                                args.geometry_drop, args.forcing_prob, args.forcing_max_sigma,
+                                args.freeze_image_encoder)
         settings = TrainSettings(steps=args.steps, batch=args.batch, accum=args.accum, lr=args.lr,
                                  warmup=args.warmup, seed=args.seed, val_every=args.val_every,
                                  save_every=args.save_every, workers=args.workers, progress=not args.quiet,
@@ -282,7 +317,8 @@ def train_dit(args) -> int:
                 logger.warning("no localisation metric: %s", str(error).splitlines()[0])
 
         def validate(parts: dict) -> dict:
-            results = validate_dit(parts["dit"], parts["image_encoder"], val_dataset, config.scheduler, env.device)
+            results = validate_dit(parts["dit"], parts["image_encoder"], val_dataset, tables, scale, config.scheduler,
+                                   env.device)
             if localization:
                 from autopartgen.pipeline import AutoPartGen
                 from autopartgen.train.localization import teacher_forced_localization

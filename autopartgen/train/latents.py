@@ -78,6 +78,10 @@ def read_latents(tensors: dict[str, torch.Tensor], name: str) -> torch.Tensor:
     return (tensors[f"{name}.q8"].float() * tensors[f"{name}.step"].float()).half()
 
 
+#: The row of :meth:`LatentCache.table` holding all zeros (the start slot and the end token's target).
+ZERO_ROW = -1
+
+
 class LatentCache:
     """In-memory view of one cache: ``whole(i)``, ``part(i, k)``, ``history(i, k)`` as (N, C) tensors."""
 
@@ -106,6 +110,25 @@ class LatentCache:
     def history(self, i: int, k: int) -> torch.Tensor:
         """Encoding of the union of parts 0..k-1 (k = 0: the empty cloud)."""
         return self.empty if k == 0 else self.histories[self.offsets[i] + k - 1]
+
+    # Rows of :meth:`table`, the form the DiT training module gathers latents from.
+    def whole_row(self, i: int) -> int:
+        return i
+
+    def part_row(self, i: int, k: int) -> int:
+        return len(self.wholes) + int(self.offsets[i]) + k
+
+    def history_row(self, i: int, k: int) -> int:
+        """Row of :meth:`history` (i, k); k = 0 is the empty cloud's row."""
+        if k == 0:
+            return len(self.wholes) + 2 * len(self.parts)
+        return len(self.wholes) + len(self.parts) + int(self.offsets[i]) + k - 1
+
+    def table(self) -> torch.Tensor:
+        """(R, N, C) float16: wholes, parts, histories, the empty cloud's latent, then a zero latent, which
+        row -1 (:data:`ZERO_ROW`) reads."""
+        zero = torch.zeros_like(self.empty)[None]
+        return torch.cat([self.wholes, self.parts, self.histories, self.empty[None], zero]).half()
 
     def end_threshold(self, quantile: float = 0.01, fraction: float = 0.5) -> float:
         """An end-token threshold for this latent space: ``fraction`` x the ``quantile`` of mean |z| over
