@@ -329,3 +329,135 @@ def test_anchored_prep_packs_into_a_cache_the_trainer_reuses(workspace, tmp_path
                    "--history", "anchored", "--vae", tmp_path / "vae", "--out", tmp_path / "dit_packed",
                    "--steps", 1, "--batch", 2, "--val-every", 0, "--device", "cpu", "--quiet") == 0
     assert (packed.folder / "latents.safetensors").stat().st_mtime_ns == stamp  # reused, not rebuilt
+
+
+def test_int8_latents_round_trip_within_half_a_step():
+    from autopartgen.train.latents import quantize_latents, read_latents
+
+    generator = torch.Generator().manual_seed(0)
+    latents = torch.randn(5, 64, 16, generator=generator) * torch.linspace(0.1, 8.0, 16)  # channels of any spread
+    packed = quantize_latents(latents)
+    assert packed["q8"].dtype == torch.int8 and packed["step"].shape == (5, 1, 16)
+    decoded = read_latents({f"latents.{k}": v for k, v in packed.items()}, "latents").float()
+    half_step = packed["step"].float() / 2
+    error = (decoded - latents).abs()
+    assert bool((error <= half_step + 1e-3 * latents.abs() + 1e-6).all())  # + float16 rounding of the result
+    assert float(error.max()) > 0  # lossy, so the bound above is what is being tested
+    assert torch.equal(read_latents({"latents": latents}, "latents"), latents)  # stored as they are
+
+
+def test_dit_items_gather_the_cached_latents_and_masked_views(workspace):
+    """Items are rows of the training tables: what the module gathers is the cache's latent for each slot
+    and the object's view, masked to the part for mask-mode items (an independent np.where)."""
+    from autopartgen.models import build_model
+    from autopartgen.train.dit import (KIND_END, KIND_PART, KIND_WHOLE, DiTDataset, DiTTrainModule,
+                                       TrainingTables, collate, load_views)
+    from autopartgen.train.latents import build_latent_cache
+    from autopartgen.train.prep import prepare_dataset
+
+    config = load_config(workspace["config"])
+    prep, ids = prepare_dataset(workspace["data"], config, progress=False)
+    torch.manual_seed(0)
+    cache = build_latent_cache(workspace["data"], prep, ids, build_model("vae", config.vae), config, progress=False,
+                               keep_old=True)
+    tables, views = TrainingTables.from_cache(cache, prep, list(range(len(cache))))
+    dataset = DiTDataset(cache, list(range(len(cache))), views, mask_prob=1.0)
+    scale = 0.5
+    module = DiTTrainModule(build_model("dit", config.dit), build_model("image_encoder", config.image_encoder),
+                            tables, scale, config.scheduler)
+    seen = set()
+    for i in range(len(cache)):
+        for e in range(cache.counts[i] + 2):
+            item = dataset.make_item(i, np.random.default_rng(e), element=e)
+            target = module.latents[item["target"]].float()
+            whole, second = (module.latents[row].float() for row in item["context"])
+            if e == 0:
+                assert item["kind"] == KIND_WHOLE and torch.equal(target, cache.whole(i).half().float())
+                assert not whole.any() and not second.any()
+            elif e <= cache.counts[i]:
+                assert item["kind"] == KIND_PART and torch.equal(target, cache.part(i, e - 1).half().float())
+                assert torch.equal(second, cache.history(i, e - 1).half().float())
+            else:
+                assert item["kind"] == KIND_END and not target.any()
+                assert torch.equal(second, cache.history(i, cache.counts[i]).half().float())
+            if e > 0:
+                assert torch.equal(whole, cache.whole(i).half().float())
+            images, labels = load_views(prep, cache.ids[i])
+            images_batch, masked = module.batch_images(collate([item]))
+            view = [v for v, (row, _) in enumerate(views[i]) if row == item["view"]][0]
+            assert torch.equal(images_batch[0], torch.from_numpy(images[view]).permute(2, 0, 1).float() / 255)
+            if item["mask_label"] >= 0:
+                expected = np.where((labels[view] == e)[..., None], images[view], 255)
+                assert torch.equal(masked[0], torch.from_numpy(expected).permute(2, 0, 1).float() / 255)
+                seen.add("masked")
+            elif item["kind"] == KIND_PART:  # mask_prob 1: only a part the view does not show is unmasked
+                assert not (labels[view] == e).any()
+    assert "masked" in seen
+
+
+class _Toy(torch.nn.Module):
+    """A linear regression as a training module (forward(batch, seed) -> (loss, metrics))."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(3, 1)
+
+    def forward(self, batch, seed):
+        return (self.linear(batch["x"]) - batch["y"]).pow(2).mean(), {}
+
+
+class _ToyData(torch.utils.data.Dataset):
+    def __len__(self):
+        return 64
+
+    def __getitem__(self, index):
+        x = torch.tensor([index % 7, index % 5, 1.0]) / 7
+        return {"x": x, "y": x.sum(0, keepdim=True)}
+
+
+def _toy_trainer(run_dir, resume=False, **settings):
+    from torch.utils.data import default_collate
+
+    from autopartgen.train.common import DistEnv, Trainer, TrainSettings
+
+    toy = _Toy()
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    settings = TrainSettings(**{"steps": 8, "batch": 4, "warmup": 2, "val_every": 0, "save_every": 100,
+                                "workers": 0, "progress": False, "log_every": 1, **settings})
+    return Trainer(toy, {"toy": toy}, _ToyData(), default_collate, run_dir, settings, DistEnv(), resume=resume)
+
+
+def test_snapshots_keep_the_ema_weights_at_even_steps(tmp_path):
+    from safetensors.torch import load_file
+
+    trainer = _toy_trainer(tmp_path / "run", snapshots=4)
+    trainer.run()
+    folders = sorted(p.name for p in (tmp_path / "run" / "checkpoint").glob("ema-*"))
+    assert folders == ["ema-0000002", "ema-0000004", "ema-0000006", "ema-0000008"]
+    last = load_file(str(tmp_path / "run" / "checkpoint" / "ema-0000008" / "toy.safetensors"))
+    final = load_file(str(tmp_path / "run" / "checkpoint" / "toy.ema.safetensors"))
+    assert all(torch.equal(last[k], final[k]) for k in final)
+    early = load_file(str(tmp_path / "run" / "checkpoint" / "ema-0000002" / "toy.safetensors"))
+    assert not all(torch.equal(early[k], final[k]) for k in final)
+
+
+def test_a_schedule_fitted_to_the_time_limit_ends_its_decay_there(tmp_path):
+    import math
+
+    from autopartgen.train.common import warmup_cosine
+
+    trainer = _toy_trainer(tmp_path / "run", steps=10_000, warmup=10, max_minutes=1.0, fit_to_time=True)
+    trainer.step = 100
+    # 100 steps took 10 s, 20 s into a 60 s run: 95 % of the 40 s left at 0.1 s per step = 380 steps more.
+    assert trainer.fitted_steps(100, 10.0, 20.0) == 480
+    assert trainer.fitted_steps(100, 0.001, 20.0) == 10_000  # never past the steps asked for
+    trainer.set_schedule_steps(480)
+    lr = trainer.s.lr
+    for step in (50, 245, 479):
+        trainer.schedule.last_epoch = step - 1
+        trainer.schedule.step()
+        assert math.isclose(trainer.schedule.get_last_lr()[0], lr * warmup_cosine(10, 480, 0.05)(step), rel_tol=1e-9)
+    trainer.schedule.last_epoch = 0
+    trainer.save_checkpoint()
+    resumed = _toy_trainer(tmp_path / "run", steps=10_000, warmup=10, max_minutes=1.0, fit_to_time=True, resume=True)
+    assert resumed.s.steps == 480  # a resumed run keeps the plan its state holds

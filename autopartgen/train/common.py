@@ -329,13 +329,14 @@ class Trainer:
         for name, part in self.parts.items():
             save_safetensors(self.emas[name].state_dict(part), folder / f"{name}.safetensors")
 
-    def fitted_steps(self, steps_done: int, seconds: float, started: float) -> int:
-        """The step count at which the time limit falls, from the pace of ``steps_done`` steps in ``seconds``.
+    def fitted_steps(self, steps_done: int, seconds: float, elapsed: float) -> int:
+        """The step count at which the time limit falls, ``elapsed`` seconds into the run, from the pace of
+        ``steps_done`` steps in ``seconds``.
 
         5 % of the remaining time is kept back for validations and the last checkpoint; never more than the
         ``steps`` asked for.
         """
-        remaining = 60 * self.s.max_minutes - (time.perf_counter() - started)
+        remaining = 60 * self.s.max_minutes - elapsed
         planned = self.step + max(1, int(0.95 * remaining / max(seconds / max(1, steps_done), 1e-6)))
         steps = torch.tensor([min(planned, self.requested_steps)], device=self.env.device)
         if self.env.distributed:  # every rank must plan the same schedule: rank 0's pace decides
@@ -419,8 +420,8 @@ class Trainer:
             if self.step == first_timed:
                 pace_started = time.perf_counter()
             if self.step in fit_steps and pace_started is not None and (self.step == fit_at or self.step < s.steps // 3):
-                self.set_schedule_steps(self.fitted_steps(self.step - first_timed, time.perf_counter() - pace_started,
-                                                          started))
+                now = time.perf_counter()
+                self.set_schedule_steps(self.fitted_steps(self.step - first_timed, now - pace_started, now - started))
                 first_timed, pace_started = self.step, time.perf_counter()  # the next plan measures the pace from here
                 bar.total = s.steps
                 logger.info("schedule fitted to %.1f min at step %d: %d steps", s.max_minutes, self.step, s.steps)

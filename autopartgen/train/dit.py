@@ -162,14 +162,19 @@ class DiTTrainModule(nn.Module):
             image_encoder.requires_grad_(False)
         self.register_buffer("alphas_cumprod", training_alphas_cumprod(scheduler_config), persistent=False)
 
-    def image_condition(self, batch: dict, generator: torch.Generator) -> torch.Tensor:
+    def batch_images(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 3, H, W) views in [0, 1] and (P, 3, H, W) masked-part views of the P mask-mode items: the view
+        with everything outside the part white (as ``inputs.masked_part_images``)."""
         views = self.view_images[batch["view"]]
-        images = views.float() / 255.0
+        has_part = batch["mask_label"] >= 0
+        keep = self.view_labels[batch["view"][has_part]] == batch["mask_label"][has_part, None, None]
+        masked = torch.where(keep[:, None], views[has_part], 255)
+        return views.float() / 255.0, masked.float() / 255.0
+
+    def image_condition(self, batch: dict, generator: torch.Generator) -> torch.Tensor:
+        images, masked = self.batch_images(batch)
         batch_size, _, height, width = images.shape
         has_part = batch["mask_label"] >= 0
-        # Mask-mode items: the view with everything outside the part white (as inputs.masked_part_images).
-        keep = self.view_labels[batch["view"][has_part]] == batch["mask_label"][has_part, None, None]
-        masked = torch.where(keep[:, None], views[has_part], 255).float() / 255.0
         black = torch.zeros(1, 3, height, width, device=images.device)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_image_encoder):
             features = self.image_encoder(torch.cat([images, masked, black]))
