@@ -451,13 +451,11 @@ def test_a_schedule_fitted_to_the_time_limit_ends_its_decay_there(tmp_path):
     # 100 steps took 10 s, 20 s into a 60 s run: 95 % of the 40 s left at 0.1 s per step = 380 steps more.
     assert trainer.fitted_steps(100, 10.0, 20.0) == 480
     assert trainer.fitted_steps(100, 0.001, 20.0) == 10_000  # never past the steps asked for
+    before = trainer.schedule.lr_lambdas[0](245)
     trainer.set_schedule_steps(480)
-    lr = trainer.s.lr
-    for step in (50, 245, 479):
-        trainer.schedule.last_epoch = step - 1
-        trainer.schedule.step()
-        assert math.isclose(trainer.schedule.get_last_lr()[0], lr * warmup_cosine(10, 480, 0.05)(step), rel_tol=1e-9)
-    trainer.schedule.last_epoch = 0
+    for step in (5, 50, 245, 479, 480):
+        assert math.isclose(trainer.schedule.lr_lambdas[0](step), warmup_cosine(10, 480, 0.05)(step), rel_tol=1e-12)
+    assert math.isclose(trainer.schedule.lr_lambdas[0](480), 0.05) and trainer.schedule.lr_lambdas[0](245) < before
     trainer.save_checkpoint()
     resumed = _toy_trainer(tmp_path / "run", steps=10_000, warmup=10, max_minutes=1.0, fit_to_time=True, resume=True)
     assert resumed.s.steps == 480  # a resumed run keeps the plan its state holds

@@ -419,7 +419,7 @@ class Trainer:
             del t0
             if self.step == first_timed:
                 pace_started = time.perf_counter()
-            if self.step in fit_steps and pace_started is not None and (self.step == fit_at or self.step < s.steps // 3):
+            if self.step in fit_steps and pace_started is not None and (self.step == fit_at or self.step < s.steps // 2):
                 now = time.perf_counter()
                 self.set_schedule_steps(self.fitted_steps(self.step - first_timed, now - pace_started, now - started))
                 first_timed, pace_started = self.step, time.perf_counter()  # the next plan measures the pace from here
