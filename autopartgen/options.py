@@ -15,6 +15,7 @@ from autopartgen.errors import ConfigError
 PART_KINDS = ("input", "generated", "both")
 ISOSURFACE_BACKENDS = ("auto", "skimage", "diso")
 CPU_PRECISIONS = ("float32", "bfloat16")
+PART_BOUNDARIES = ("claim-order", "strongest-field")
 MAX_SEED = 2**63 - 1
 MIN_GRID_SIZE, MAX_GRID_SIZE = 8, 2048
 MAX_STEPS = 1000  # the schedulers' training timesteps: more inference steps than that are refused by diffusers
@@ -89,6 +90,11 @@ class GenerationOptions:
                                "the input's volume is a duplicate", low=0.0, high=1.0)
     min_remainder: float = _option(0.02, "with --parts input: stop once the unclaimed share of the input's "
                                    "volume is below this", low=0.0, high=1.0)
+    part_boundaries: str | None = _option(None, "with --parts input: which part keeps a cell that several "
+                                          "parts' fields hold: 'claim-order' (the first to claim it) or "
+                                          "'strongest-field' (the highest field there, once all parts are "
+                                          "sampled); default: the config's (claim-order)",
+                                          choices=PART_BOUNDARIES)
     num_steps: int | None = _option(None, "diffusion sampler steps (default: the config's)", low=1,
                                      high=MAX_STEPS)
     whole_cfg_scale: float | None = _option(None, "guidance of the whole-object latent sampled from an image",

@@ -38,7 +38,8 @@ from autopartgen.geometry.normalize import invert_normalization
 from autopartgen.geometry.overlap import containment_ratio, overlap_ratio, volumetric_overlap
 from autopartgen.geometry.cleanup import taubin_smooth
 from autopartgen.geometry.sampling import MeshSurface, farthest_point_sample, sample_surface
-from autopartgen.options import GenerationOptions
+from autopartgen.errors import ConfigError
+from autopartgen.options import PART_BOUNDARIES, GenerationOptions
 from autopartgen.sampling import is_end_latent
 
 logger = logging.getLogger(__name__)
@@ -332,6 +333,11 @@ class AnchoredPolicy(GeneratedPolicy):
         self.labels = partition.new_label_grid(self.inside)
         self.cells = np.argwhere(self.inside)
         self.cell_points = partition.cell_centres(self.cells, grid)
+        self.part_fields: list[np.ndarray] = []  # each accepted part's field at self.cells, in order
+        self.boundaries = options.part_boundaries or pipe._setting("part_boundaries", "claim-order")
+        if self.boundaries not in PART_BOUNDARIES:
+            raise ConfigError(f"the model config's pipeline.part_boundaries {self.boundaries!r} is unknown; use one "
+                              f"of {', '.join(PART_BOUNDARIES)}")
 
     def candidate(self, latent, state, timer, counts):
         """The unclaimed cells inside the latent's field; too few new cells make a duplicate."""
@@ -351,6 +357,7 @@ class AnchoredPolicy(GeneratedPolicy):
         index = len(state.parts)
         claimed_cells = self.cells[candidate.claimed]
         self.labels[tuple(claimed_cells.T)] = index
+        self.part_fields.append(np.asarray(candidate.field_values, np.float32))
         return {"mesh": None, "volume_share": float(candidate.claimed.sum() / len(self.cells))}
 
     def unclaimed_share(self) -> float:
@@ -369,7 +376,10 @@ class AnchoredPolicy(GeneratedPolicy):
     def finish(self, state: LoopState, timer) -> list:
         """Fill the unclaimed cells, reach num_parts, cut the input along the parts' regions."""
         with timer("cut"):
-            labels = partition.fill_unclaimed(partition.release_fragments(partition.fill_unclaimed(self.labels)))
+            labels = self.labels
+            if self.boundaries == "strongest-field":
+                labels = partition.strongest_field_labels(labels, self.cells, self.part_fields)
+            labels = partition.fill_unclaimed(partition.release_fragments(partition.fill_unclaimed(labels)))
             labels, kept_positions = partition.drop_small_parts(labels, self.min_part_cells)
             state.parts[:] = [state.parts[k] for k in kept_positions]
             num_parts = int(labels.max()) + 1 if (labels >= 0).any() else 0

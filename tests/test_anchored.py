@@ -119,6 +119,30 @@ def test_stray_pieces_rejoin_a_neighbour():
     assert cleaned[3, 3, 2] == 0 and (cleaned[1:7, 1:7, 4:7] == 1).all()
 
 
+def test_strongest_field_moves_a_boundary_to_where_the_fields_cross():
+    """Two balls claimed in order: the first claims the whole lens they share; with the strongest field each
+    cell of the lens goes to the nearer centre (the fields are 0.55 - distance), unclaimed cells stay."""
+    grid = 16
+    labels = np.full((grid, grid, grid), partition.UNCLAIMED, np.int32)
+    labels[0] = partition.OUTSIDE
+    cells = np.argwhere(labels == partition.UNCLAIMED)
+    points = partition.cell_centres(cells, grid)
+    centres = np.array([[-0.3, 0.0, 0.0], [0.3, 0.0, 0.0]])
+    fields = [(BALL_RADIUS - np.linalg.norm(points - c, axis=1)).astype(np.float32) for c in centres]
+    for k, field in enumerate(fields):  # the pipeline's claim order
+        claimed = partition.claim_cells(labels, cells, field)
+        labels[tuple(cells[claimed].T)] = k
+    lens = (fields[0] > 0) & (fields[1] > 0)
+    assert lens.sum() > 20 and (labels[tuple(cells[lens].T)] == 0).all()
+    moved = partition.strongest_field_labels(labels, cells, fields)
+    nearer = np.argmin(np.linalg.norm(points[:, None] - centres[None], axis=2), axis=1)
+    held = labels[tuple(cells.T)] >= 0
+    assert np.array_equal(moved[tuple(cells[held].T)], nearer[held])
+    assert (moved[labels == partition.UNCLAIMED] == partition.UNCLAIMED).all()
+    assert (moved[labels == partition.OUTSIDE] == partition.OUTSIDE).all()
+    assert np.array_equal(partition.strongest_field_labels(labels, cells, []), labels)
+
+
 def test_regions_tile_space_and_cut_a_closed_mesh_into_closed_parts():
     solid = trimesh.creation.icosphere(subdivisions=3, radius=0.9)
     grid = 32
@@ -244,6 +268,21 @@ def test_parts_both_writes_generated_parts_in_a_subfolder(ball_pipe, tmp_path, m
     assert result.generated_parts[0].mesh.extents.max() == pytest.approx(2 * BALL_RADIUS, rel=0.05)
     for part in result.parts:
         assert np.all(part.mesh.bounds[0] >= mesh.bounds[0] - 1e-6) and np.all(part.mesh.bounds[1] <= mesh.bounds[1] + 1e-6)
+
+
+def test_strongest_field_boundaries_give_a_later_part_what_its_field_holds_most(ball_pipe):
+    """The third ball (between the first two) gets only their leftovers in claim order, and the cells
+    nearer its centre with the strongest field; the parts still tile the input."""
+    pipe, calls = ball_pipe
+    mesh = trimesh.creation.box(extents=(2.4, 1.6, 1.0))
+    shares = {}
+    for rule in ("claim-order", "strongest-field"):
+        calls["reset"]()
+        result = pipe.generate(mesh=mesh, options=GenerationOptions(progress=False, part_boundaries=rule))
+        assert len(result.parts) == 3
+        shares[rule] = [part.volume_share for part in result.parts]
+        assert sum(shares[rule]) == pytest.approx(1.0, abs=1e-6)
+    assert shares["strongest-field"][2] > shares["claim-order"][2] + 0.02
 
 
 @pytest.mark.parametrize("num_parts", [2, 5])

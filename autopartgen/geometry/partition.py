@@ -85,6 +85,30 @@ def claim_cells(labels: np.ndarray, cells: np.ndarray, field_values: np.ndarray,
     return unclaimed & (np.asarray(field_values) > threshold)
 
 
+def strongest_field_labels(labels: np.ndarray, cells: np.ndarray, part_fields: list[np.ndarray]) -> np.ndarray:
+    """Give every claimed cell to the part whose field is highest there (unclaimed cells stay so).
+
+    Parts claim cells in the order they are sampled, so a part sampled early keeps the cells its field
+    spills onto its later neighbours; comparing all the accepted parts' fields once they are known puts the
+    boundary where one part's field overtakes the other's.
+
+    Args:
+        labels: the label grid (G, G, G), parts numbered in the order of ``part_fields``.
+        cells: (M, 3) int cell indices the fields were evaluated at.
+        part_fields: K arrays (M,), each accepted part's inside-positive field at those cells.
+    Returns:
+        A new label grid.
+    """
+    labels = labels.copy()
+    if not part_fields:
+        return labels
+    index = tuple(cells.T)
+    claimed = labels[index] >= 0
+    strongest = np.argmax(np.stack(part_fields), axis=0).astype(labels.dtype)
+    labels[tuple(cells[claimed].T)] = strongest[claimed]
+    return labels
+
+
 def fill_unclaimed(labels: np.ndarray) -> np.ndarray:
     """Give every UNCLAIMED cell a part: each connected unclaimed region joins the part it shares most
     cell faces with; a region that touches no part joins the nearest part. Returns a new grid.
