@@ -16,10 +16,16 @@ def test_ours_in_the_runner(tmp_path_factory, mode):
         AutoPartGen.from_config(small_config(), device="cpu", seed=0).save_pretrained(model)
         generate_and_write(data, split_seeds("test", 0, 1)[0], n_views=1, size=64, resolution=32)
     settings = runner.EvalSettings(mode=mode, input_form="concat", grid=16, n_samples=200, weights=str(model))
-    rows = runner.run_eval(data, tmp_path_factory.mktemp(mode), ["ours"], split="test", settings=settings,
-                           progress=False)
+    out = tmp_path_factory.mktemp(mode)
+    rows = runner.run_eval(data, out, ["ours"], split="test", settings=settings, progress=False)
     assert len(rows) == 1 and rows[0]["method"] == "ours" and not rows[0]["error"], rows
     assert ours._pipeline.cache_info().currsize >= 1
+    # The pipeline's stop reason is recorded per object, read back from results.csv and summarised.
+    stop = rows[0]["stop"]
+    assert stop in {"end_token", "max_parts", "mask_regions", "consecutive_skips", "retries_exhausted",
+                    "input_covered", "num_parts"}, stop
+    assert runner.read_csv(out / runner.RESULTS_CSV)[0]["stop"] == stop
+    assert f"- ours: {stop} 100%" in (out / "summary.md").read_text()
 
 
 def test_vae_recon_scores_the_ground_truth_parts(tmp_path_factory, monkeypatch):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autopartgen.eval.runner import register_method
+from autopartgen.eval.runner import MethodParts, register_method
 
 
 @lru_cache(maxsize=2)
@@ -45,7 +45,7 @@ def ours(mesh, *, mode: str = "mesh", weights: str | None = None, seed: int = 0,
         image = load_image(views / "rgba_00.png")
         result = pipe.generate(image=image, mask=load_mask(views / "mask_00.png", image_size=image.size),
                                options=options)
-    return [part.mesh for part in result.parts]
+    return MethodParts([part.mesh for part in result.parts], stop=result.stop_reason)
 
 
 def vae_recon(mesh, *, weights: str | None = None, seed: int = 0, object_dir=None,

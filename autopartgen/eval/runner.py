@@ -270,7 +270,16 @@ METRIC_COLUMNS = (["part_iou", "precision", "recall", "f1", "count_exact", "coun
                   + [f"part_fscore@{t:g}" for t in FSCORE_THRESHOLDS]
                   + ["object_iou", "object_chamfer_l1"] + [f"object_fscore@{t:g}" for t in FSCORE_THRESHOLDS])
 CSV_COLUMNS = (["object_id", "category", "method", "mode", "input", "n_gt", "n_pred"] + METRIC_COLUMNS
-               + ["time_s", "error"])
+               + ["time_s", "stop", "error"])
+
+
+class MethodParts(list):
+    """The part meshes a method returns, with ``stop``: why it stopped making parts (our pipeline's stop
+    reason, such as ``end_token``; empty for the baselines). A plain list works as a method's result too."""
+
+    def __init__(self, parts=(), stop: str = ""):
+        super().__init__(parts)
+        self.stop = stop
 
 
 @dataclass
@@ -344,12 +353,12 @@ def evaluate_object(object_dir: Path | str, method_names: Sequence[str], setting
     rows = []
     for name in method_names:
         spec = METHODS[name]
-        error = ""
+        error, stop = "", ""
         start = time.perf_counter()
         try:
-            parts = list(spec.fn(mesh.copy(), gt_count=len(obj.parts), seed=settings.seed, object_dir=obj.path,
-                                 mode=settings.mode, weights=settings.weights,
-                                 generation_grid=settings.generation_grid))
+            output = spec.fn(mesh.copy(), gt_count=len(obj.parts), seed=settings.seed, object_dir=obj.path,
+                             mode=settings.mode, weights=settings.weights, generation_grid=settings.generation_grid)
+            parts, stop = list(output), getattr(output, "stop", "")
         except PartGenError:
             raise
         except Exception as exc:  # a failing method is a result, not a crash of the benchmark
@@ -361,7 +370,7 @@ def evaluate_object(object_dir: Path | str, method_names: Sequence[str], setting
         scores = evaluate_parts(pred_set, gt_set, **options)
         row = {"object_id": obj.object_id, "category": obj.category, "method": name, "mode": settings.mode,
                "input": settings.input_form, "n_gt": len(obj.parts), "n_pred": len(parts),
-               **{key: scores[key] for key in METRIC_COLUMNS}, "time_s": elapsed, "error": error}
+               **{key: scores[key] for key in METRIC_COLUMNS}, "time_s": elapsed, "stop": stop, "error": error}
         rows.append(row)
         if gallery is not None:
             gallery.predictions[name] = parts
@@ -561,7 +570,7 @@ def read_csv(path: Path | str) -> list[dict]:
             for key, value in row.items():
                 try:
                     parsed[key] = float(value) if key not in ("object_id", "category", "method", "mode",
-                                                               "input", "error") else value
+                                                               "input", "stop", "error") else value
                 except (TypeError, ValueError):  # text, or None in a line cut short
                     parsed[key] = value
             rows.append(parsed)
@@ -639,6 +648,14 @@ def summary_markdown(rows: Sequence[dict], method_names: Sequence[str], run_info
                 continue
             cells = [_fmt(bootstrap_ci([r[m] for r in cat_rows])[0]) for m in per_category]
             lines.append(f"| {category} | {len(cat_rows)} | {name} | " + " | ".join(cells) + " |")
+    stopped = [name for name in method_names if any(r.get("stop") for r in rows if r["method"] == name)]
+    if stopped:
+        lines += ["", "## Why each run stopped (share of objects)", ""]
+        for name in stopped:
+            reasons = [r.get("stop") or "-" for r in rows if r["method"] == name]
+            shares = ", ".join(f"{reason} {reasons.count(reason) / len(reasons):.0%}"
+                               for reason in sorted(set(reasons), key=lambda x: (-reasons.count(x), x)))
+            lines.append(f"- {name}: {shares}")
     errors = [r for r in rows if r.get("error")]
     if errors:
         lines += ["", "## Failures", ""]
