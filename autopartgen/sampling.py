@@ -180,8 +180,11 @@ def sample_latents(
     if do_cfg:
         branches = [list(uncondition)] + conditions
         coefficients = _branch_coefficients(cfg_scale, weights)
+        # The unconditional branch goes too when its coefficient vanishes (s_geo = 1, s_img = 0: the guided
+        # velocity is the geometry branch itself); 1e-9 absorbs the rounding of cfg x weight around 1.
         active = [i for i in range(len(branches))
-                  if reference_compat or not skip_zero_branches or i == 0 or coefficients[i] != 0.0]
+                  if reference_compat or not skip_zero_branches
+                  or (coefficients[i] != 0.0 and (i > 0 or abs(coefficients[0]) > 1e-9))]
     else:
         branches, active = conditions, [0]
     num_active = len(active)
@@ -219,10 +222,13 @@ def sample_latents(
                                else image_emb, sigma_history=sigma_history)
         if do_cfg:
             chunks = model_output.split(batch)
-            outputs = [None] * len(branches)
-            for index, chunk in zip(active, chunks):
-                outputs[index] = chunk
-            guided = _guide(outputs, cfg_scale, weights)
+            if 0 in active:
+                outputs = [None] * len(branches)
+                for index, chunk in zip(active, chunks):
+                    outputs[index] = chunk
+                guided = _guide(outputs, cfg_scale, weights)
+            else:  # no unconditional branch: the guided velocity is the active branches' combination
+                guided = sum(coefficients[index] * chunk for index, chunk in zip(active, chunks))
         else:
             guided = model_output
         noise = torch.cat([torch.randn((1, num_latents, channels), generator=g, device=device, dtype=torch.float32)

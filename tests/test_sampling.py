@@ -44,7 +44,8 @@ def test_cached_condition_matches_uncached(dit, golden_configs, part_case):
                                atol=5e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("scales,batch", [((0.0, 2.0), 2), ((5.0, 5.0), 2), ((3.0, 1.5), 3)])
+@pytest.mark.parametrize("scales,batch", [((0.0, 2.0), 2), ((5.0, 5.0), 2), ((3.0, 1.5), 3), ((0.0, 1.0), 1),
+                                          ((1.0, 1.0), 1)])
 def test_zero_weight_branch_is_skipped_without_changing_the_result(dit, golden_configs, part_case, scales, batch):
     full, full_trace = _sample_part(dit, golden_configs["scheduler"], part_case, *scales, reference_compat=True)
     fast, fast_trace = _sample_part(dit, golden_configs["scheduler"], part_case, *scales)
