@@ -86,12 +86,21 @@ class MeshSurface:
         for mesh in meshes:
             self.add(mesh)
 
-    def add(self, mesh: Any) -> None:
-        """Append a ``(vertices, faces)`` pair or trimesh-like object (meshes without faces are skipped)."""
+    def add(self, mesh: Any, face_areas: np.ndarray | None = None) -> None:
+        """Append a ``(vertices, faces)`` pair or trimesh-like object (meshes without faces are skipped).
+
+        ``face_areas`` (F,): its faces' areas if the caller measured them as this class does
+        (``trimesh.triangles.area`` of ``trimesh.triangles.cross`` of the float64 corners, as
+        :func:`~autopartgen.geometry.cleanup.remove_floaters_with_areas` returns them), else measured here.
+        """
         vertices, faces = as_mesh_arrays(mesh)
         if len(faces):
+            if face_areas is None:
+                face_areas = trimesh.triangles.area(crosses=trimesh.triangles.cross(vertices[faces]))
+            elif np.shape(face_areas) != (len(faces),):
+                raise ValueError(f"{np.shape(face_areas)} face areas for {len(faces)} faces")
             self.meshes.append((vertices, faces))
-            self.areas.append(trimesh.triangles.area(crosses=trimesh.triangles.cross(vertices[faces])))
+            self.areas.append(np.asarray(face_areas, dtype=np.float64))
 
     @property
     def num_faces(self) -> int:
