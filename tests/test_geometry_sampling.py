@@ -160,3 +160,20 @@ def test_surface_takes_the_areas_floater_removal_measured():
     np.testing.assert_array_equal(crosses, expected_crosses)
     with pytest.raises(ValueError, match="face areas"):
         MeshSurface().add(mesh, areas[:-1])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_triangle_areas_are_trimesh_areas_bit_for_bit(seed):
+    """Random soups (mixed scales, repeated and collinear corners) and a marching-cubes surface."""
+    from autopartgen.geometry.sampling import triangle_areas
+
+    rng = np.random.default_rng(seed)
+    vertices = rng.normal(size=(500, 3)) * rng.choice([1e-4, 1.0, 1e3], size=(500, 1)) + rng.normal(size=3)
+    faces = rng.integers(0, 500, size=(3000, 3))
+    faces[:50, 1] = faces[:50, 0]  # degenerate: zero area
+    vertices[7] = 0.5 * (vertices[8] + vertices[9])
+    faces[50] = [7, 8, 9]  # collinear corners
+    expected = trimesh.triangles.area(crosses=trimesh.triangles.cross(vertices[faces]))
+    np.testing.assert_array_equal(triangle_areas(vertices, faces), expected)
+    sphere = trimesh.creation.icosphere(subdivisions=3)
+    np.testing.assert_array_equal(triangle_areas(sphere.vertices, sphere.faces), sphere.area_faces)

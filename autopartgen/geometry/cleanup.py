@@ -8,6 +8,7 @@ import fast_simplification
 import numpy as np
 import trimesh
 
+from autopartgen.geometry.sampling import triangle_areas
 from autopartgen.geometry.topology import undirected_edge_keys
 
 logger = logging.getLogger(__name__)
@@ -54,8 +55,8 @@ def remove_floaters_with_areas(
 
     Returns:
         ``(vertices (V',3) float64, faces (F',3) int64, face_areas (F',) float64)``; unreferenced vertices
-        are dropped. The areas are those the test measured (``trimesh.triangles.area`` of the faces, bit
-        for bit what trimesh measures on the output): a :class:`~autopartgen.geometry.sampling.MeshSurface`
+        are dropped. The areas are those the test measured (:func:`~autopartgen.geometry.sampling.triangle_areas`,
+        what trimesh measures on the output bit for bit): a :class:`~autopartgen.geometry.sampling.MeshSurface`
         takes them instead of measuring the part again.
     """
     vertices = np.asarray(vertices, dtype=np.float64)
@@ -67,7 +68,7 @@ def remove_floaters_with_areas(
     sorted_labels = labels[order]
     starts = np.flatnonzero(np.concatenate([[True], sorted_labels[1:] != sorted_labels[:-1]]))
     ends = np.concatenate([starts[1:], [len(order)]])
-    areas = trimesh.triangles.area(crosses=trimesh.triangles.cross(vertices[faces]))
+    areas = triangle_areas(vertices, faces)
     total = areas.sum()
     sorted_areas = areas[order]
     # Each component's area summed as trimesh's route sums it (numpy's sum of that component's areas).
