@@ -586,11 +586,17 @@ def export_result(result: Any, out: OutputDir, run: dict, preview: bool = True, 
     with out.transaction() as stage:
         records = []
         if meshes:
+            from autopartgen.render import preview_copies
+
             colored = colored_meshes(meshes, [part_node_name(i) for i in range(len(meshes))], colors)
-            # The per-part work that grows with the faces, on parallel threads: the vertex normals both GLBs
-            # store (computed once, cached on the coloured mesh) and the solid statistics of parts.json.
-            map_in_threads(lambda mesh: mesh.vertex_normals, colored)
-            solids = map_in_threads(lambda mesh: solid_statistics(*as_mesh_arrays(mesh)), meshes)
+            # The work that grows with the faces, on parallel threads: the preview's decimated copies (one
+            # job: fast-simplification runs one call at a time), the vertex normals both GLBs store (computed
+            # once, cached on the coloured mesh) and the solid statistics of parts.json.
+            jobs = [lambda: preview_copies(meshes) if preview else None]
+            jobs += [lambda mesh=mesh: mesh.vertex_normals for mesh in colored]
+            jobs += [lambda mesh=mesh: solid_statistics(*as_mesh_arrays(mesh)) for mesh in meshes]
+            done = map_in_threads(lambda job: job(), jobs)
+            drawn, solids = done[0], done[1 + len(meshes):]
             write_part_glbs(meshes, stage, colors, colored=colored)
             write_combined_glb(meshes, stage / COMBINED_GLB, colors, colored=colored)
         for i, part in enumerate(result.parts):
@@ -611,7 +617,8 @@ def export_result(result: Any, out: OutputDir, run: dict, preview: bool = True, 
         if preview and meshes:
             from autopartgen.render import render_preview
 
-            write_preview(stage / PREVIEW, render_preview(meshes, colors[:, :3], size=preview_size))
+            write_preview(stage / PREVIEW,
+                          render_preview(drawn, colors[:, :3], size=preview_size, face_budget=None))
         if result.mask is not None and result.mask_labels is not None:
             index_of_label = {part.mask_label: i for i, part in enumerate(result.parts)}
             region_colors = np.array([colors[index_of_label[int(label)]] if int(label) in index_of_label

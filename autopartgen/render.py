@@ -380,24 +380,20 @@ def exploded(meshes, factor: float = 0.6) -> list[tuple[np.ndarray, np.ndarray]]
 def preview_copies(meshes, face_budget: int | None = PREVIEW_FACE_BUDGET) -> list[tuple[np.ndarray, np.ndarray]]:
     """The parts as a preview draws them: unchanged when they have at most ``face_budget`` faces in all,
     else each part over its share of the budget (its share of all faces) decimated to that share
-    (fast-simplification's quadric decimation, at least 2,000 faces a part; parts on parallel threads).
+    (fast-simplification's quadric decimation, at least 2,000 faces a part; one part at a time, as
+    fast-simplification allows).
 
     Returns:
         ``(vertices (V', 3), faces (F', 3))`` per part, in order.
     """
     from autopartgen.geometry.cleanup import simplify
-    from autopartgen.threads import map_in_threads
 
     arrays = [as_mesh_arrays(m) for m in meshes]
     total = sum(len(f) for _, f in arrays)
     if face_budget is None or total <= face_budget:
         return arrays
-    def decimated(job: tuple) -> tuple[np.ndarray, np.ndarray]:
-        (vertices, faces), target = job
-        return simplify(vertices, faces, target)  # a part within its share comes back as it is
-
-    targets = [max(_PREVIEW_MIN_PART_FACES, face_budget * len(f) // total) for _, f in arrays]
-    return map_in_threads(decimated, list(zip(arrays, targets)))
+    # A part within its share comes back as it is.
+    return [simplify(v, f, max(_PREVIEW_MIN_PART_FACES, face_budget * len(f) // total)) for v, f in arrays]
 
 
 def render_preview(meshes, colors=None, size: int = 384, azimuth: float = 30.0, elevation: float = 20.0,

@@ -139,3 +139,17 @@ def test_remove_floaters_matches_the_submesh_route_on_noise(seed):
     assert len(expected[1]) < len(faces)  # something was removed
     np.testing.assert_array_equal(got[1], expected[1])
     np.testing.assert_array_equal(got[0], expected[0])
+
+
+def test_simplify_on_parallel_threads_gives_the_serial_results():
+    """fast-simplification keeps global state and releases the GIL: without simplify's lock, two calls on
+    parallel threads return each other's (or mixed) meshes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    spheres = [trimesh.creation.icosphere(subdivisions=5, radius=1.0 + i) for i in range(6)]
+    serial = [simplify(s.vertices, s.faces, 3000) for s in spheres]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        threaded = list(pool.map(lambda s: simplify(s.vertices, s.faces, 3000), spheres))
+    for (v, f), (tv, tf) in zip(serial, threaded):
+        np.testing.assert_array_equal(tv, v)
+        np.testing.assert_array_equal(tf, f)

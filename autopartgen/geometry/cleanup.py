@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 import fast_simplification
 import numpy as np
@@ -17,6 +18,10 @@ logger = logging.getLogger(__name__)
 # of 20480 faces asked for 3333 keeps all 20480); fast-simplification's own default reaches it.
 REFERENCE_SIMPLIFY_AGGRESSIVENESS = 1.0
 DEFAULT_SIMPLIFY_AGGRESSIVENESS = 7.0
+
+# fast-simplification keeps its working mesh in global C++ state and releases the GIL: two calls on
+# parallel threads corrupt each other's results. One call at a time, whichever thread makes it.
+_SIMPLIFY_LOCK = threading.Lock()
 
 
 def _mesh(vertices: np.ndarray, faces: np.ndarray) -> trimesh.Trimesh:
@@ -131,9 +136,10 @@ def simplify(
     faces = np.asarray(faces)
     if len(faces) <= target_faces:
         return vertices, faces.astype(np.int64)
-    new_vertices, new_faces = fast_simplification.simplify(
-        vertices, faces.astype(np.int32), target_count=int(target_faces), agg=float(aggressiveness)
-    )
+    with _SIMPLIFY_LOCK:
+        new_vertices, new_faces = fast_simplification.simplify(
+            vertices, faces.astype(np.int32), target_count=int(target_faces), agg=float(aggressiveness)
+        )
     return np.asarray(new_vertices, dtype=np.float64), np.asarray(new_faces, dtype=np.int64)
 
 
