@@ -38,6 +38,8 @@ from trimesh.visual.material import PBRMaterial
 from autopartgen.version import __version__
 from autopartgen.errors import OutputPathError
 from autopartgen.geometry.sampling import as_mesh_arrays
+from autopartgen.geometry.topology import SolidStatistics, solid_statistics
+from autopartgen.threads import map_in_threads
 
 logger = logging.getLogger(__name__)
 
@@ -280,6 +282,7 @@ def part_record(
     mask_label: int | None = None,
     seed: int | None = None,
     retries: int | None = None,
+    solid: SolidStatistics | None = None,
     **extra: Any,
 ) -> dict:
     """The ``parts.json`` entry of one part.
@@ -291,6 +294,8 @@ def part_record(
         mask_label: the mask label it was generated for, if any.
         seed: the seed of the accepted attempt.
         retries: rejected attempts before it was accepted.
+        solid: its :func:`~autopartgen.geometry.topology.solid_statistics` if already computed (else
+            computed here: the welded copy and its edge test take seconds on million-face parts).
         extra: further JSON-serialisable fields, appended as given.
 
     Returns:
@@ -298,9 +303,7 @@ def part_record(
         watertight, color, mask_label, seed, retries`` (floats rounded to 6 decimals).
     """
     vertices, faces = as_mesh_arrays(mesh)
-    # Welded by position: a textured part stores UV seams and cut faces as separate vertices, as glTF does.
-    tm = trimesh.Trimesh(vertices=vertices, faces=faces, process=True)
-    watertight = bool(len(faces)) and bool(tm.is_watertight)
+    solid = solid if solid is not None else solid_statistics(vertices, faces)
     has_vertices = len(vertices) > 0
     record = {
         "file": file,
@@ -308,8 +311,8 @@ def part_record(
         "faces": int(len(faces)),
         "bbox_min": [round(float(x), 6) for x in vertices.min(axis=0)] if has_vertices else None,
         "bbox_max": [round(float(x), 6) for x in vertices.max(axis=0)] if has_vertices else None,
-        "volume": round(float(tm.volume), 6) if watertight else None,
-        "watertight": watertight,
+        "volume": round(solid.volume, 6) if solid.watertight else None,
+        "watertight": solid.watertight,
         "color": [int(c) for c in color],
         "mask_label": None if mask_label is None else int(mask_label),
         "seed": None if seed is None else int(seed),
@@ -583,7 +586,17 @@ def export_result(result: Any, out: OutputDir, run: dict, preview: bool = True, 
     with out.transaction() as stage:
         records = []
         if meshes:
+            from autopartgen.render import preview_copies
+
             colored = colored_meshes(meshes, [part_node_name(i) for i in range(len(meshes))], colors)
+            # The work that grows with the faces, on parallel threads: the preview's decimated copies (one
+            # job: fast-simplification runs one call at a time), the vertex normals both GLBs store (computed
+            # once, cached on the coloured mesh) and the solid statistics of parts.json.
+            jobs = [lambda: preview_copies(meshes) if preview else None]
+            jobs += [lambda mesh=mesh: mesh.vertex_normals for mesh in colored]
+            jobs += [lambda mesh=mesh: solid_statistics(*as_mesh_arrays(mesh)) for mesh in meshes]
+            done = map_in_threads(lambda job: job(), jobs)
+            drawn, solids = done[0], done[1 + len(meshes):]
             write_part_glbs(meshes, stage, colors, colored=colored)
             write_combined_glb(meshes, stage / COMBINED_GLB, colors, colored=colored)
         for i, part in enumerate(result.parts):
@@ -591,19 +604,21 @@ def export_result(result: Any, out: OutputDir, run: dict, preview: bool = True, 
             if getattr(part, "volume_share", None) is not None:
                 extra["input_volume_share"] = round(float(part.volume_share), 6)
             records.append(part_record(part.mesh, part_file_name(i), colors[i], part.mask_label, part.seed,
-                                       part.retries, position=part.position, **extra))
+                                       part.retries, solid=solids[i], position=part.position, **extra))
         generated = [p.mesh for p in (getattr(result, "generated_parts", None) or []) if len(p.mesh.faces)]
         if generated:
             (stage / GENERATED_DIR).mkdir()
             generated_colors = part_palette(len(generated))
             colored = colored_meshes(generated, [part_node_name(i) for i in range(len(generated))],
                                      generated_colors)
+            map_in_threads(lambda mesh: mesh.vertex_normals, colored)
             write_part_glbs(generated, stage / GENERATED_DIR, generated_colors, colored=colored)
             write_combined_glb(generated, stage / GENERATED_DIR / COMBINED_GLB, generated_colors, colored=colored)
         if preview and meshes:
             from autopartgen.render import render_preview
 
-            write_preview(stage / PREVIEW, render_preview(meshes, colors[:, :3], size=preview_size))
+            write_preview(stage / PREVIEW,
+                          render_preview(drawn, colors[:, :3], size=preview_size, face_budget=None))
         if result.mask is not None and result.mask_labels is not None:
             index_of_label = {part.mask_label: i for i, part in enumerate(result.parts)}
             region_colors = np.array([colors[index_of_label[int(label)]] if int(label) in index_of_label

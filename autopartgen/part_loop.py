@@ -70,6 +70,7 @@ class Candidate:
     claimed: np.ndarray | None = None  # (M,) bool over the policy's inside cells
     field_values: np.ndarray | None = None
     inside: np.ndarray | None = None  # (n, n, n) bool: where the decoded field is positive (ExtractionStats.inside)
+    face_areas: np.ndarray | None = None  # (F,) of the post-processed mesh, as its floater test measured them
 
 
 @dataclass
@@ -170,7 +171,7 @@ class GeneratedPolicy:
                     return None, "duplicate"
         if self.options.postprocess:
             with timer("postprocess"):
-                candidate.mesh = self.pipe.postprocess_part(mesh, self.options)
+                candidate.mesh, candidate.face_areas = self.pipe.postprocess_part_with_areas(mesh, self.options)
             if len(candidate.mesh.faces) == 0:
                 return None, "empty"
         return candidate, ""
@@ -290,7 +291,8 @@ class ReferencePolicy(GeneratedPolicy):
         return containment_ratio(self.parts_surface, candidate.mesh, self.rng)
 
     def accept(self, candidate: Candidate, state: LoopState) -> dict:
-        self.parts_surface.add(candidate.mesh)  # the union's draws, face areas measured once per part
+        # The union's draws; face areas measured once per part (by post-processing when it ran).
+        self.parts_surface.add(candidate.mesh, candidate.face_areas)
         return super().accept(candidate, state)
 
     def position_failed(self, state: LoopState) -> str | None:

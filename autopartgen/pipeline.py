@@ -47,7 +47,7 @@ from autopartgen.masks import order_mask_labels
 from autopartgen.modes import input_mode  # noqa: F401 (re-exported)
 from autopartgen.options import GenerationOptions
 from autopartgen.part_loop import GeneratedPart, LoopState, derive_seed, make_policy  # noqa: F401
-from autopartgen.geometry.cleanup import remove_floaters, simplify
+from autopartgen.geometry.cleanup import remove_floaters_with_areas, simplify
 from autopartgen.geometry.extraction import extract_isosurface
 from autopartgen.geometry.normalize import apply_normalization, invert_normalization, normalization_transform
 from autopartgen.geometry.sampling import resample_surface_for_encoder
@@ -379,12 +379,17 @@ class AutoPartGen:
 
     def postprocess_part(self, mesh: trimesh.Trimesh, options: GenerationOptions) -> trimesh.Trimesh:
         """Simplify to ``simplify_faces`` and drop small disconnected pieces (SPEC 7.3)."""
+        return self.postprocess_part_with_areas(mesh, options)[0]
+
+    def postprocess_part_with_areas(self, mesh: trimesh.Trimesh,
+                                    options: GenerationOptions) -> tuple[trimesh.Trimesh, np.ndarray]:
+        """:meth:`postprocess_part`, also returning its (F,) face areas (measured by the floater test)."""
         vertices, faces = np.asarray(mesh.vertices), np.asarray(mesh.faces)
         if options.simplify_faces and len(faces) > options.simplify_faces:
             vertices, faces = simplify(vertices, faces, options.simplify_faces,
                                        **({"aggressiveness": 1.0} if options.reference_compat else {}))
-        vertices, faces = remove_floaters(vertices, faces)
-        return trimesh.Trimesh(vertices, faces, process=False)
+        vertices, faces, face_areas = remove_floaters_with_areas(vertices, faces)
+        return trimesh.Trimesh(vertices, faces, process=False), face_areas
 
     def part_guidance(self, mode: str, options: GenerationOptions) -> tuple[float, float]:
         """(image scale, geometry scale) of the part stage: option overrides, else the config's mode values."""

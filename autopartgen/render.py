@@ -359,6 +359,14 @@ def render_views(meshes, n_views: int, rng: np.random.Generator, size: int = 256
 # --- previews -----------------------------------------------------------------------------------------
 
 
+# A preview is 2 x 384 px, the object covering a fraction of each half: 100k triangles already outnumber
+# the pixels they land on. Parts over this many faces in all are drawn from decimated copies: the
+# rasteriser's cost grows with the faces (about 45 s for the 9M faces of six noisy-field parts on 2
+# cores), the copies take a few seconds.
+PREVIEW_FACE_BUDGET = 100_000
+_PREVIEW_MIN_PART_FACES = 2_000
+
+
 def exploded(meshes, factor: float = 0.6) -> list[tuple[np.ndarray, np.ndarray]]:
     """Parts pushed away from the object's centroid along their own centroid direction by ``factor``."""
     arrays = [as_mesh_arrays(m) for m in meshes]
@@ -369,13 +377,35 @@ def exploded(meshes, factor: float = 0.6) -> list[tuple[np.ndarray, np.ndarray]]
     return [(v + factor * (c - centre), f) for (v, f), c in zip(arrays, cents)]
 
 
-def render_preview(meshes, colors=None, size: int = 384, azimuth: float = 30.0, elevation: float = 20.0) -> np.ndarray:
+def preview_copies(meshes, face_budget: int | None = PREVIEW_FACE_BUDGET) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The parts as a preview draws them: unchanged when they have at most ``face_budget`` faces in all,
+    else each part over its share of the budget (its share of all faces) decimated to that share
+    (fast-simplification's quadric decimation, at least 2,000 faces a part; one part at a time, as
+    fast-simplification allows).
+
+    Returns:
+        ``(vertices (V', 3), faces (F', 3))`` per part, in order.
+    """
+    from autopartgen.geometry.cleanup import simplify
+
+    arrays = [as_mesh_arrays(m) for m in meshes]
+    total = sum(len(f) for _, f in arrays)
+    if face_budget is None or total <= face_budget:
+        return arrays
+    # A part within its share comes back as it is.
+    return [simplify(v, f, max(_PREVIEW_MIN_PART_FACES, face_budget * len(f) // total)) for v, f in arrays]
+
+
+def render_preview(meshes, colors=None, size: int = 384, azimuth: float = 30.0, elevation: float = 20.0,
+                   face_budget: int | None = PREVIEW_FACE_BUDGET) -> np.ndarray:
     """Assembled (left) and exploded (right) views side by side: RGBA uint8 (size, 2 * size, 4).
 
     ``meshes`` are trimesh objects or ``(vertices, faces)`` pairs; ``colors`` (K, 3) in [0, 1] or 0-255,
     defaulting to :func:`part_colors`. Both halves use the same camera direction; each is framed to fit.
+    Past ``face_budget`` faces in all, the picture is made of :func:`preview_copies` (framing and
+    exploded offsets included); ``None`` draws every face.
     """
-    arrays = [as_mesh_arrays(m) for m in meshes]
+    arrays = preview_copies(meshes, face_budget)
     colors = part_colors(len(arrays)) if colors is None else np.asarray(colors, float)[:, :3]
     if colors.size and colors.max() > 1.0:
         colors = colors / 255.0

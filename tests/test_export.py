@@ -212,3 +212,41 @@ def test_meshes_coloured_once_write_the_same_files(tmp_path):
     assert names == sorted(p.name for p in (tmp_path / "b").iterdir()) and len(names) == 4
     for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_export_result_matches_the_plain_writers_and_old_statistics(tmp_path):
+    """export_result computes normals and solid statistics on parallel threads: its GLBs are byte for byte
+    what the plain writers give, and parts.json reports what trimesh's welded copy says (an open part too)."""
+    import types
+
+    import torch
+
+    from autopartgen.export import export_result
+
+    parts = [trimesh.creation.icosphere(subdivisions=2, radius=0.2).apply_translation((0.5 * i, 0, 0))
+             for i in range(3)]
+    opened = trimesh.Trimesh(parts[1].vertices, parts[1].faces[2:], process=False)
+    split = parts[2].copy()
+    split.unmerge_vertices()  # watertight only once welded
+    parts = [parts[0], opened, split]
+    result = types.SimpleNamespace(
+        parts=[types.SimpleNamespace(mesh=m, mask_label=None, seed=0, retries=0, position=i)
+               for i, m in enumerate(parts)], mask=None, mask_labels=None, whole_mesh=None)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        export_result(result, prepare_output_dir(tmp_path / "out"), {}, preview=False)
+    finally:
+        torch.set_num_threads(threads)
+    (tmp_path / "plain").mkdir()
+    write_part_glbs(parts, tmp_path / "plain", part_palette(3))
+    write_combined_glb(parts, tmp_path / "plain" / COMBINED_GLB, part_palette(3))
+    for path in (tmp_path / "plain").iterdir():
+        assert (tmp_path / "out" / path.name).read_bytes() == path.read_bytes(), path.name
+    records = json.loads((tmp_path / "out" / MANIFEST).read_text())["parts"]
+    assert [r["watertight"] for r in records] == [True, False, True]
+    for record, part in zip(records, parts):
+        welded = trimesh.Trimesh(part.vertices, part.faces, process=True)
+        assert record["watertight"] == welded.is_watertight
+        assert record["volume"] == (round(float(welded.volume), 6) if welded.is_watertight else None)
+    assert records[0]["volume"] == pytest.approx(4 / 3 * np.pi * 0.2 ** 3, rel=0.05)

@@ -94,3 +94,62 @@ def test_remove_floaters_gives_what_trimesh_components_give():
     expected = mesh.submesh(kept, append=True, repair=False)
     got_vertices, got_faces = remove_floaters(vertices, faces)
     assert np.array_equal(got_faces, expected.faces) and np.array_equal(got_vertices, expected.vertices)
+
+
+def _floaters_by_trimesh(vertices, faces, min_area_ratio=0.01):
+    """remove_floaters as it was written before: trimesh's grouping and one submesh per kept component."""
+    from autopartgen.geometry.cleanup import face_component_labels
+
+    components = trimesh.grouping.group(face_component_labels(faces), min_len=1)
+    mesh = trimesh.Trimesh(vertices, faces, process=False)
+    areas = trimesh.triangles.area(crosses=trimesh.triangles.cross(vertices[faces]))
+    kept = [c for c in components if areas[c].sum() >= min_area_ratio * areas.sum()]
+    if len(kept) == len(components) or not kept:
+        return vertices, faces
+    cleaned = mesh.submesh(kept, append=True, repair=False)
+    return np.asarray(cleaned.vertices), np.asarray(cleaned.faces)
+
+
+def test_remove_floaters_copies_a_vertex_shared_by_two_kept_pieces():
+    """Two tetrahedra touching at one vertex and a small fin on that vertex: three components by shared
+    edges. Both tetrahedra are kept (the shared vertex copied into each, as trimesh's submesh does), the fin
+    is dropped, and the faces come out in trimesh's order."""
+    tetra = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], float)
+    vertices = np.concatenate([tetra, -tetra[1:], [[0.01, 0.01, -0.02], [0.02, -0.01, 0.0]]])
+    faces = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3],  # tetrahedron a on vertices 0-3
+                      [7, 0, 8],  # the fin, on the shared vertex 0
+                      [0, 4, 5], [0, 6, 4], [0, 5, 6], [4, 6, 5]])  # tetrahedron b on 0, 4, 5, 6
+    got_vertices, got_faces = remove_floaters(vertices, faces)
+    expected_vertices, expected_faces = _floaters_by_trimesh(vertices, faces)
+    assert len(got_faces) == 8 and len(got_vertices) == 8  # vertex 0 twice, vertices 7 and 8 gone
+    np.testing.assert_array_equal(got_faces, expected_faces)
+    np.testing.assert_array_equal(got_vertices, expected_vertices)
+    assert got_faces.dtype == np.int64 and got_vertices.dtype == np.float64
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_remove_floaters_matches_the_submesh_route_on_noise(seed):
+    from scipy import ndimage
+    from skimage import measure
+
+    field = ndimage.gaussian_filter(np.random.default_rng(seed).normal(size=(28, 28, 28)), 0.8)
+    vertices, faces, _, _ = measure.marching_cubes(field, level=0.15)
+    got = remove_floaters(vertices, faces, min_area_ratio=0.002)
+    expected = _floaters_by_trimesh(np.asarray(vertices, np.float64), faces, min_area_ratio=0.002)
+    assert len(expected[1]) < len(faces)  # something was removed
+    np.testing.assert_array_equal(got[1], expected[1])
+    np.testing.assert_array_equal(got[0], expected[0])
+
+
+def test_simplify_on_parallel_threads_gives_the_serial_results():
+    """fast-simplification keeps global state and releases the GIL: without simplify's lock, two calls on
+    parallel threads return each other's (or mixed) meshes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    spheres = [trimesh.creation.icosphere(subdivisions=5, radius=1.0 + i) for i in range(6)]
+    serial = [simplify(s.vertices, s.faces, 3000) for s in spheres]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        threaded = list(pool.map(lambda s: simplify(s.vertices, s.faces, 3000), spheres))
+    for (v, f), (tv, tf) in zip(serial, threaded):
+        np.testing.assert_array_equal(tv, v)
+        np.testing.assert_array_equal(tf, f)

@@ -134,3 +134,46 @@ def test_a_growing_mesh_surface_draws_what_the_concatenation_draws():
             containment_ratio(union, candidate, np.random.default_rng(5))
         assert np.array_equal(resample_surface_for_encoder(surface, np.random.default_rng(9), 256, 4000, 1024),
                               resample_surface_for_encoder(parts[:count], np.random.default_rng(9), 256, 4000, 1024))
+
+
+def test_surface_takes_the_areas_floater_removal_measured():
+    """The face areas remove_floaters_with_areas returns are what MeshSurface and trimesh measure on its output,
+    bit for bit, so the reference loop's union draws stay the same when it passes them on."""
+    from scipy import ndimage
+    from skimage import measure
+
+    from autopartgen.geometry.cleanup import remove_floaters_with_areas
+    from autopartgen.geometry.sampling import MeshSurface
+
+    field = ndimage.gaussian_filter(np.random.default_rng(3).normal(size=(24, 24, 24)), 0.8)
+    vertices, faces, _, _ = measure.marching_cubes(field, level=0.15)
+    clean_vertices, clean_faces, areas = remove_floaters_with_areas(vertices, faces, min_area_ratio=0.002)
+    assert len(clean_faces) < len(faces)
+    mesh = trimesh.Trimesh(clean_vertices, clean_faces, process=False)
+    np.testing.assert_array_equal(areas, mesh.area_faces)
+    given, measured = MeshSurface(), MeshSurface()
+    given.add(mesh, areas)
+    measured.add(mesh)
+    points, crosses = given.draw(3000, np.random.default_rng(1))
+    expected_points, expected_crosses = measured.draw(3000, np.random.default_rng(1))
+    np.testing.assert_array_equal(points, expected_points)
+    np.testing.assert_array_equal(crosses, expected_crosses)
+    with pytest.raises(ValueError, match="face areas"):
+        MeshSurface().add(mesh, areas[:-1])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_triangle_areas_are_trimesh_areas_bit_for_bit(seed):
+    """Random soups (mixed scales, repeated and collinear corners) and a marching-cubes surface."""
+    from autopartgen.geometry.sampling import triangle_areas
+
+    rng = np.random.default_rng(seed)
+    vertices = rng.normal(size=(500, 3)) * rng.choice([1e-4, 1.0, 1e3], size=(500, 1)) + rng.normal(size=3)
+    faces = rng.integers(0, 500, size=(3000, 3))
+    faces[:50, 1] = faces[:50, 0]  # degenerate: zero area
+    vertices[7] = 0.5 * (vertices[8] + vertices[9])
+    faces[50] = [7, 8, 9]  # collinear corners
+    expected = trimesh.triangles.area(crosses=trimesh.triangles.cross(vertices[faces]))
+    np.testing.assert_array_equal(triangle_areas(vertices, faces), expected)
+    sphere = trimesh.creation.icosphere(subdivisions=3)
+    np.testing.assert_array_equal(triangle_areas(sphere.vertices, sphere.faces), sphere.area_faces)

@@ -128,3 +128,30 @@ def test_generate_applies_threads_before_the_run(monkeypatch, tmp_path):
     finally:
         torch.set_num_threads(before)
     assert seen["threads"] == 2  # the test session runs with 1 (conftest)
+
+
+def test_map_in_threads_keeps_the_order_and_uses_the_torch_thread_count():
+    import threading
+
+    import torch
+
+    from autopartgen.threads import map_in_threads
+
+    threads = torch.get_num_threads()
+    seen = set()
+
+    def work(item):
+        seen.add(threading.get_ident())
+        return item * item
+
+    try:
+        torch.set_num_threads(1)
+        assert map_in_threads(work, range(5)) == [0, 1, 4, 9, 16]
+        assert seen == {threading.get_ident()}  # one thread: the plain loop, here
+        torch.set_num_threads(2)
+        seen.clear()
+        assert map_in_threads(work, iter(range(7))) == [i * i for i in range(7)]
+        assert threading.get_ident() not in seen and 1 <= len(seen) <= 2
+        assert map_in_threads(work, []) == []
+    finally:
+        torch.set_num_threads(threads)

@@ -150,3 +150,52 @@ def test_render_preview_has_both_halves():
     assert (img[:, :64, 3] > 0).sum() > 200 and (img[:, 64:, 3] > 0).sum() > 100
     colours = {tuple(c) for c in img[img[..., 3] > 0][:, :3][::7]}
     assert len(colours) > 5  # several parts, shaded
+
+
+def _preview_as_before(meshes, size):
+    """The preview as render_preview drew it before the face budget: every face, parts moved by hand."""
+    import math as _math
+
+    from autopartgen.render import Lighting
+
+    arrays = [(np.asarray(m.vertices, float), np.asarray(m.faces)) for m in meshes]
+    cents = np.array([v.mean(axis=0) for v, _ in arrays])
+    centre_all = np.concatenate([v for v, _ in arrays]).mean(axis=0)
+    halves = []
+    for parts in (arrays, [(v + 0.6 * (c - centre_all), f) for (v, f), c in zip(arrays, cents)]):
+        allv = np.concatenate([v for v, _ in parts])
+        centre = (allv.min(0) + allv.max(0)) / 2
+        cam = Camera(30.0, 20.0, fit_distance(allv - centre, 35.0, 1.06, 30.0, 20.0), 35.0, size)
+        light = Lighting((-0.3 + _math.sin(_math.radians(30.0)), 0.9, 0.7))
+        halves.append(render([(v - centre, f) for v, f in parts], part_colors(len(parts)), cam, light,
+                             np.full(len(parts), 0.15), np.full(len(parts), 24.0))[0])
+    return np.concatenate(halves, axis=1)
+
+
+def test_preview_within_the_face_budget_is_unchanged():
+    obj = build_object("table", 2, resolution=20)
+    meshes = [p.mesh for p in obj.parts]
+    assert sum(len(m.faces) for m in meshes) < 200_000
+    np.testing.assert_array_equal(render_preview(meshes, size=64), _preview_as_before(meshes, 64))
+
+
+def test_preview_over_the_face_budget_draws_decimated_copies_in_the_same_frame():
+    """Parts over the budget are decimated (each to its share) for the picture only: the silhouettes stay
+    where the full parts put them."""
+    from autopartgen.render import preview_copies
+
+    meshes = [trimesh.creation.icosphere(subdivisions=5, radius=0.3 + 0.1 * i).apply_translation((0.8 * i, 0, 0))
+              for i in range(2)]
+    meshes.append(trimesh.creation.box(extents=(0.2, 0.2, 0.2)))  # under its share: kept as it is
+    faces = [len(m.faces) for m in meshes]
+    assert faces == [20480, 20480, 12]
+    copies = preview_copies(meshes, face_budget=8000)
+    assert all(3000 < len(f) <= 4000 for _, f in copies[:2])  # 8000 * 20480 / 40972 each
+    np.testing.assert_array_equal(copies[2][1], meshes[2].faces)
+    full = render_preview(meshes, size=96, face_budget=None)
+    drawn = render_preview(meshes, size=96, face_budget=8000)
+    np.testing.assert_array_equal(full, _preview_as_before(meshes, 96))
+    full_alpha, drawn_alpha = full[..., 3] > 0, drawn[..., 3] > 0
+    iou = (full_alpha & drawn_alpha).sum() / (full_alpha | drawn_alpha).sum()
+    assert iou > 0.98
+    assert not np.array_equal(full, drawn)  # the copies are drawn, not the parts

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 import fast_simplification
 import numpy as np
 import trimesh
+
+from autopartgen.geometry.sampling import triangle_areas
+from autopartgen.geometry.topology import undirected_edge_keys
 
 logger = logging.getLogger(__name__)
 
@@ -14,6 +18,10 @@ logger = logging.getLogger(__name__)
 # of 20480 faces asked for 3333 keeps all 20480); fast-simplification's own default reaches it.
 REFERENCE_SIMPLIFY_AGGRESSIVENESS = 1.0
 DEFAULT_SIMPLIFY_AGGRESSIVENESS = 7.0
+
+# fast-simplification keeps its working mesh in global C++ state and releases the GIL: two calls on
+# parallel threads corrupt each other's results. One call at a time, whichever thread makes it.
+_SIMPLIFY_LOCK = threading.Lock()
 
 
 def _mesh(vertices: np.ndarray, faces: np.ndarray) -> trimesh.Trimesh:
@@ -25,11 +33,25 @@ def _mesh(vertices: np.ndarray, faces: np.ndarray) -> trimesh.Trimesh:
 def remove_floaters(
     vertices: np.ndarray, faces: np.ndarray, min_area_ratio: float = 0.01
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Drop small disconnected pieces (SPEC 7.3 step 2).
+    """Drop small disconnected pieces (SPEC 7.3 step 2): :func:`remove_floaters_with_areas` without the areas."""
+    vertices, faces, _ = remove_floaters_with_areas(vertices, faces, min_area_ratio)
+    return vertices, faces
+
+
+def remove_floaters_with_areas(
+    vertices: np.ndarray, faces: np.ndarray, min_area_ratio: float = 0.01
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Drop small disconnected pieces (SPEC 7.3 step 2), and return the areas of the faces kept.
 
     Components are face-connected (shared edges). A component is kept when its area is at least
     ``min_area_ratio`` of the total area. If every component or no component passes, the mesh is
     returned unchanged.
+
+    The output is trimesh's ``submesh(kept components, append=True)``, array for array (the reference's
+    route): components in label order, each one's faces in the order ``trimesh.grouping.group`` lists them,
+    and its vertices sorted by their old index, a vertex shared by two kept components copied into both.
+    It is assembled with whole-array operations instead of one trimesh submesh per component (seconds
+    on the thousands of pieces of a noisy field's mesh).
 
     Args:
         vertices: (V, 3) float array.
@@ -37,21 +59,37 @@ def remove_floaters(
         min_area_ratio: area fraction below which a component is a floater.
 
     Returns:
-        ``(vertices (V',3) float64, faces (F',3) int64)``; unreferenced vertices are dropped.
+        ``(vertices (V',3) float64, faces (F',3) int64, face_areas (F',) float64)``; unreferenced vertices
+        are dropped. The areas are those the test measured (:func:`~autopartgen.geometry.sampling.triangle_areas`,
+        what trimesh measures on the output bit for bit): a :class:`~autopartgen.geometry.sampling.MeshSurface`
+        takes them instead of measuring the part again.
     """
     vertices = np.asarray(vertices, dtype=np.float64)
     faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
     if len(faces) == 0:
-        return vertices, faces
-    components = trimesh.grouping.group(face_component_labels(faces), min_len=1)
-    areas = trimesh.triangles.area(crosses=trimesh.triangles.cross(vertices[faces]))
+        return vertices, faces, np.zeros(0)
+    labels = face_component_labels(faces)
+    order = labels.argsort()  # as trimesh.grouping.group sorts them: each component's faces in this order
+    sorted_labels = labels[order]
+    starts = np.flatnonzero(np.concatenate([[True], sorted_labels[1:] != sorted_labels[:-1]]))
+    ends = np.concatenate([starts[1:], [len(order)]])
+    areas = triangle_areas(vertices, faces)
     total = areas.sum()
-    kept = [c for c in components if areas[c].sum() >= min_area_ratio * total]
-    if len(kept) == len(components) or not kept:
-        return vertices, faces
-    logger.debug("removing %d of %d components", len(components) - len(kept), len(components))
-    cleaned = _mesh(vertices, faces).submesh(kept, append=True, repair=False)
-    return np.asarray(cleaned.vertices), np.asarray(cleaned.faces, dtype=np.int64)
+    sorted_areas = areas[order]
+    # Each component's area summed as trimesh's route sums it (numpy's sum of that component's areas).
+    kept = np.array([sorted_areas[a:b].sum() >= min_area_ratio * total for a, b in zip(starts, ends)])
+    if kept.all() or not kept.any():
+        return vertices, faces, areas
+    logger.debug("removing %d of %d components", int((~kept).sum()), len(kept))
+    kept_positions = np.repeat(kept, ends - starts)
+    kept_faces = faces[order[kept_positions]]
+    # The rank of each kept face's component among the kept ones, then each (component, vertex) pair once:
+    # sorted by component, then by vertex index, as submesh stacks them.
+    rank = np.repeat(np.cumsum(kept) - 1, ends - starts)[kept_positions]
+    keys = rank[:, None] * len(vertices) + kept_faces
+    unique_keys, new_faces = np.unique(keys.reshape(-1), return_inverse=True)
+    return (vertices[unique_keys % len(vertices)], new_faces.reshape(-1, 3).astype(np.int64),
+            sorted_areas[kept_positions])
 
 
 def face_component_labels(faces: np.ndarray) -> np.ndarray:
@@ -65,9 +103,8 @@ def face_component_labels(faces: np.ndarray) -> np.ndarray:
     from scipy.sparse.csgraph import connected_components
 
     faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
-    edges = np.sort(faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1)
-    keys = edges[:, 0] * (int(faces.max()) + 1) + edges[:, 1]
-    order = np.argsort(keys, kind="stable")
+    keys = undirected_edge_keys(faces)  # entry 3f + k: edge k of face f
+    order = np.argsort(keys)  # only which keys pair up matters, not the order within a pair
     sorted_keys = keys[order]
     starts = np.flatnonzero(np.concatenate([[True], sorted_keys[1:] != sorted_keys[:-1]]))
     run_length = np.diff(np.concatenate([starts, [len(keys)]]))
@@ -99,9 +136,10 @@ def simplify(
     faces = np.asarray(faces)
     if len(faces) <= target_faces:
         return vertices, faces.astype(np.int64)
-    new_vertices, new_faces = fast_simplification.simplify(
-        vertices, faces.astype(np.int32), target_count=int(target_faces), agg=float(aggressiveness)
-    )
+    with _SIMPLIFY_LOCK:
+        new_vertices, new_faces = fast_simplification.simplify(
+            vertices, faces.astype(np.int32), target_count=int(target_faces), agg=float(aggressiveness)
+        )
     return np.asarray(new_vertices, dtype=np.float64), np.asarray(new_faces, dtype=np.int64)
 
 

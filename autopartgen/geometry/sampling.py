@@ -70,6 +70,29 @@ def sample_surface(
     return MeshSurface([(vertices, faces)]).sample(count, rng)
 
 
+def triangle_areas(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(F,) float64 face areas, bit for bit ``trimesh.triangles.area(crosses=trimesh.triangles.cross(vertices[faces]))``.
+
+    The same floating-point operations in the same order (edges ``c1 - c0`` and ``c2 - c1``, numpy's cross
+    product component by component, the squares summed x + y + z, square root, halved), computed per
+    coordinate column instead of through (F, 3, 3) and (F, 2, 3) temporaries: several times faster on
+    million-face meshes, and the area-weighted draws of the reference loop (which depend on every bit of
+    the cumulative areas) stay the same.
+
+    Args:
+        vertices: (V, 3) float64.
+        faces: (F, 3) int.
+    """
+    vertices = np.asarray(vertices, dtype=np.float64)
+    faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+    first, second, third = (vertices[faces[:, k]] for k in range(3))
+    a, b = second - first, third - second
+    x = a[:, 1] * b[:, 2] - a[:, 2] * b[:, 1]
+    y = a[:, 2] * b[:, 0] - a[:, 0] * b[:, 2]
+    z = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
+    return np.sqrt(x * x + y * y + z * z) / 2.0
+
+
 class MeshSurface:
     """Meshes prepared for area-weighted draws on their union, each mesh's face areas computed once.
 
@@ -86,12 +109,20 @@ class MeshSurface:
         for mesh in meshes:
             self.add(mesh)
 
-    def add(self, mesh: Any) -> None:
-        """Append a ``(vertices, faces)`` pair or trimesh-like object (meshes without faces are skipped)."""
+    def add(self, mesh: Any, face_areas: np.ndarray | None = None) -> None:
+        """Append a ``(vertices, faces)`` pair or trimesh-like object (meshes without faces are skipped).
+
+        ``face_areas`` (F,): its faces' :func:`triangle_areas` if the caller has them (as
+        :func:`~autopartgen.geometry.cleanup.remove_floaters_with_areas` returns them), else measured here.
+        """
         vertices, faces = as_mesh_arrays(mesh)
         if len(faces):
+            if face_areas is None:
+                face_areas = triangle_areas(vertices, faces)
+            elif np.shape(face_areas) != (len(faces),):
+                raise ValueError(f"{np.shape(face_areas)} face areas for {len(faces)} faces")
             self.meshes.append((vertices, faces))
-            self.areas.append(trimesh.triangles.area(crosses=trimesh.triangles.cross(vertices[faces])))
+            self.areas.append(np.asarray(face_areas, dtype=np.float64))
 
     @property
     def num_faces(self) -> int:
