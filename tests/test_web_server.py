@@ -344,7 +344,7 @@ def test_serve_command_stops_cleanly_on_ctrl_c(model_dir, tmp_path):
         assert conn.getresponse().status == 200
         conn.close()
         process.send_signal(signal.SIGINT)
-        assert process.wait(20) == 0
+        assert process.wait(60) == 0  # generous: a loaded CI machine can be slow to unwind
         assert "shutting down" in process.stderr.read()
     finally:
         if process.poll() is None:
