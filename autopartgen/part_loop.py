@@ -335,7 +335,7 @@ class AnchoredPolicy(GeneratedPolicy):
         self.labels = partition.new_label_grid(self.inside)
         self.cells = np.argwhere(self.inside)
         self.cell_points = partition.cell_centres(self.cells, grid)
-        self.part_fields: list[np.ndarray] = []  # each accepted part's field at self.cells, in order
+        self.part_fields: list[np.ndarray] = []  # strongest-field: each accepted part's field at self.cells
         self.boundaries = options.part_boundaries or pipe._setting("part_boundaries", "claim-order")
         if self.boundaries not in PART_BOUNDARIES:
             raise ConfigError(f"the model config's pipeline.part_boundaries {self.boundaries!r} is unknown; use one "
@@ -359,7 +359,8 @@ class AnchoredPolicy(GeneratedPolicy):
         index = len(state.parts)
         claimed_cells = self.cells[candidate.claimed]
         self.labels[tuple(claimed_cells.T)] = index
-        self.part_fields.append(np.asarray(candidate.field_values, np.float32))
+        if self.boundaries == "strongest-field":
+            self.part_fields.append(np.asarray(candidate.field_values, np.float32))
         return {"mesh": None, "volume_share": float(candidate.claimed.sum() / len(self.cells))}
 
     def unclaimed_share(self) -> float:

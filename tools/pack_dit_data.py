@@ -3,8 +3,9 @@
 The DiT trains on the VAE latent cache and on the prepared views; the object meshes and point clouds
 stay behind. The folder holds ``.latent_cache/<fingerprint>-<prep key>/`` (latents in float16, or with
 ``--int8`` as int8 codes and a step per latent and channel, which the loader decodes) and
-``.train_prep/<key>/<id>.npz`` with only the views and their part labels (compressed). Objects are taken in a fixed shuffled order until ``--max-mb`` is reached. ``--out`` must be
-new or a folder this tool wrote (it holds ``pack.json``); such a folder is replaced.
+``.train_prep/<key>/<id>.npz`` with only the views and their part labels (compressed). Objects are
+taken in a fixed shuffled order until ``--max-mb`` is reached. ``--out`` must be new or a folder this
+tool wrote (it holds ``pack.json``); such a folder is replaced.
 
     python tools/pack_dit_data.py --data DATA --history anchored --out .carry/v2 --max-mb 24 [--int8]
 """
@@ -74,13 +75,12 @@ def main() -> None:
     chosen.sort(key=lambda i: cache.ids[i])  # --ready-only lists ids sorted
     rows = lambda block: torch.cat([block[cache.offsets[i]:cache.offsets[i + 1]] for i in chosen])
     packed = {"whole": cache.wholes[chosen], "parts": rows(cache.parts), "history": rows(cache.histories),
-              "empty": cache.empty[None]}
+              "empty": cache.empty}
     if args.int8:
         packed = {f"{name}.{key}": value for name, block in packed.items()
                   for key, value in quantize_latents(block).items()}
-        packed["empty.q8"], packed["empty.step"] = packed["empty.q8"][0], packed["empty.step"][0]
     else:
-        packed = {name: (block[0] if name == "empty" else block).half() for name, block in packed.items()}
+        packed = {name: block.half() for name, block in packed.items()}
     out_cache = args.out / ".latent_cache" / caches[0].name
     out_cache.mkdir(parents=True)
     save_safetensors(packed, out_cache / "latents.safetensors")

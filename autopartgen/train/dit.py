@@ -64,7 +64,8 @@ class TrainingTables:
         images, labels, views = [], [], {}
         for i in sorted(set(indices)):
             object_images, object_labels = load_views(prep_folder, cache.ids[i])
-            views[i] = [(len(images) + v, frozenset(np.unique(label).tolist())) for v, label in enumerate(object_labels)]
+            views[i] = [(len(images) + v, frozenset(np.unique(label).tolist()))
+                        for v, label in enumerate(object_labels)]
             images += list(object_images)
             labels += list(object_labels)
         if images:
@@ -322,8 +323,10 @@ def train_dit(args) -> int:
                 logger.warning("no localisation metric: %s", str(error).splitlines()[0])
 
         def validate(parts: dict) -> dict:
-            results = validate_dit(parts["dit"], parts["image_encoder"], val_dataset, tables, scale, config.scheduler,
-                                   env.device)
+            # The training module's copies of the tables, already on the device (not sent there again).
+            on_device = TrainingTables(module.latents, module.view_images, module.view_labels)
+            results = validate_dit(parts["dit"], parts["image_encoder"], val_dataset, on_device, scale,
+                                   config.scheduler, env.device)
             if localization:
                 from autopartgen.pipeline import AutoPartGen
                 from autopartgen.train.localization import teacher_forced_localization
