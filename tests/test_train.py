@@ -459,3 +459,13 @@ def test_a_schedule_fitted_to_the_time_limit_ends_its_decay_there(tmp_path):
     trainer.save_checkpoint()
     resumed = _toy_trainer(tmp_path / "run", steps=10_000, warmup=10, max_minutes=1.0, fit_to_time=True, resume=True)
     assert resumed.s.steps == 480  # a resumed run keeps the plan its state holds
+
+
+def test_a_fitted_run_plans_again_at_each_doubling_of_the_warm_up_early_in_its_plan():
+    from autopartgen.train.common import is_replan_step
+
+    # warm-up 150, first plan 570 steps (a slow start): plan again at 300 (< 427.5), not at 600 (past the plan)
+    assert [s for s in range(1, 2000) if is_replan_step(s, 150, 570)] == [150, 300]
+    # a long plan keeps re-planning at every doubling up to three quarters of it
+    assert [s for s in range(1, 5000) if is_replan_step(s, 50, 4000)] == [50, 100, 200, 400, 800, 1600]
+    assert not any(is_replan_step(s, -1, 4000) for s in range(1, 100))  # not fitted: never

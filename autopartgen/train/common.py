@@ -155,6 +155,20 @@ class EMA:
             self.shadow[key] = state[key].detach().float().clone().to(self.shadow[key].device)
 
 
+def is_replan_step(step: int, fit_at: int, planned_steps: int) -> bool:
+    """Whether a time-fitted run plans its step count at ``step``: at the end of the warm-up (``fit_at``), then
+    at each doubling of it (2x, 4x, 8x ...) while within the first three quarters of the current plan.
+
+    The first pace includes start-up (data-loader workers, kernel selection, a neighbour run starting on the
+    same GPU), which can make it half the later one; later plans fix that while the learning rate is still
+    high enough for the stretched cosine to matter little.
+    """
+    if fit_at <= 0 or step < fit_at or step % fit_at:
+        return False
+    ratio = step // fit_at
+    return ratio & (ratio - 1) == 0 and (ratio == 1 or step < 0.75 * planned_steps)
+
+
 def warmup_cosine(warmup: int, total: int, min_ratio: float = 0.05):
     """LR multiplier: linear warm-up over ``warmup`` steps, then cosine decay to ``min_ratio`` at ``total``."""
     def factor(step: int) -> float:
@@ -374,11 +388,10 @@ class Trainer:
         wall_at_start = self.wall_seconds
         window_t, window_n = time.perf_counter(), 0
         # The step count is planned at the end of the warm-up, from the pace since step `first_timed` (past
-        # start-up), and planned again at twice and four times that step (start-up effects fade), always
-        # early in the cosine decay. Only a run from step 0 is fitted; a resumed one keeps its state's plan.
+        # start-up), and planned again as start-up effects fade (see `is_replan_step`). Only a run from step 0
+        # is fitted; a resumed one keeps its state's plan.
         first_timed, pace_started = self.step + 10, None
         fit_at = max(50, s.warmup) if s.fit_to_time and s.max_minutes > 0 and self.step == 0 else -1
-        fit_steps = {fit_at, 2 * fit_at, 4 * fit_at} if fit_at > 0 else set()
         self.module.train()
         while self.step < s.steps:
             t0 = time.perf_counter()
@@ -419,7 +432,7 @@ class Trainer:
             del t0
             if self.step == first_timed:
                 pace_started = time.perf_counter()
-            if self.step in fit_steps and pace_started is not None and (self.step == fit_at or self.step < s.steps // 2):
+            if pace_started is not None and is_replan_step(self.step, fit_at, s.steps):
                 now = time.perf_counter()
                 self.set_schedule_steps(self.fitted_steps(self.step - first_timed, now - pace_started, now - started))
                 first_timed, pace_started = self.step, time.perf_counter()  # the next plan measures the pace from here
