@@ -394,18 +394,18 @@ class AnchoredPolicy(GeneratedPolicy):
     def finish(self, state: LoopState, timer) -> list:
         """Fill the unclaimed cells, reach num_parts, cut the input along the parts' regions."""
         with timer("cut"):
-            labels = self.labels
-            if self.boundaries == "strongest-field":
-                labels = partition.strongest_field_labels(labels, self.cells, self.part_fields)
-            labels = partition.fill_unclaimed(partition.release_fragments(partition.fill_unclaimed(labels)))
-            labels, kept_positions = partition.drop_small_parts(labels, self.min_part_cells)
-            state.parts[:] = [state.parts[k] for k in kept_positions]
-            num_parts = int(labels.max()) + 1 if (labels >= 0).any() else 0
-            if num_parts == 0:  # nothing accepted: the input is one part
-                labels = np.where(self.inside, 0, labels)
-                num_parts = 1
+            if not state.parts:  # nothing accepted (an end token first): the input is one part
+                labels = np.where(self.inside, 0, self.labels)
                 state.parts.append(GeneratedPart(mesh=None, latent=torch.zeros(0), seed=self.options.seed,
                                                  retries=0, position=0))
+            else:
+                labels = self.labels
+                if self.boundaries == "strongest-field":
+                    labels = partition.strongest_field_labels(labels, self.cells, self.part_fields)
+                labels = partition.fill_unclaimed(partition.release_fragments(partition.fill_unclaimed(labels)))
+                labels, kept_positions = partition.drop_small_parts(labels, self.min_part_cells)
+                state.parts[:] = [state.parts[k] for k in kept_positions]
+            num_parts = int(labels.max()) + 1
             while self.options.num_parts is not None and num_parts < self.options.num_parts:
                 labels = partition.split_largest(labels)
                 if int(labels.max()) + 1 == num_parts:

@@ -323,6 +323,20 @@ def test_a_first_part_holding_the_whole_input_is_sampled_again(pipe, monkeypatch
         assert len(result.parts) == 1 and calls["n"] == 1 and result.stop_reason == "input_covered"
 
 
+@pytest.mark.parametrize("num_parts", [None, 3])
+def test_an_end_token_first_leaves_the_input_whole(pipe, monkeypatch, num_parts):
+    """The model's first sample is the end token: the input comes back as one part (it used to raise an
+    IndexError), or split to num_parts when asked (the end token is then ignored until the retries run out)."""
+    monkeypatch.setattr(pipe, "sample_part", lambda *a, **k: torch.zeros(pipe.dit.num_latents, pipe.dit.in_channels))
+    mesh = trimesh.creation.box(extents=(2.0, 1.2, 1.0))
+    result = pipe.generate(mesh=mesh, options=GenerationOptions(progress=False, num_parts=num_parts))
+    assert len(result.parts) == (num_parts or 1)
+    assert sum(part.volume_share for part in result.parts) == pytest.approx(1.0, abs=1e-6)
+    assert sum(part.mesh.volume for part in result.parts) == pytest.approx(mesh.volume, rel=1e-3)
+    if num_parts is None:
+        assert result.stop_reason == "end_token"
+
+
 def test_a_whole_input_proposal_is_kept_at_the_last_try(pipe, monkeypatch):
     """Only whole-object proposals at the first position (more than the retries): the last try is kept, so
     a one-part object still comes out as one part, after duplicate_retries + 1 samples."""
