@@ -70,7 +70,7 @@ def test_a_perfect_sampler_scores_one_and_sees_the_true_history():
 
     pipe = Pipe(owner_of, plan)
     result = teacher_forced_localization(pipe, Cache(), made, num_steps=2)
-    assert result == {"val_loc_iou": 1.0, "val_loc_hit": 1.0}
+    assert result == {"val_loc_iou": 1.0, "val_loc_hit": 1.0, "val_loc_any": 1.0}
     assert pipe.calls == [k for _, k in order]  # part k was conditioned on the history of parts 0..k-1
 
 
@@ -85,3 +85,27 @@ def test_a_field_covering_everything_claims_only_the_unheld_cells():
     assert np.isclose(result["val_loc_iou"], np.mean(expected))
     assert np.isclose(result["val_loc_hit"], np.mean(np.asarray(expected) >= 0.5))
     assert cell_iou(np.zeros(3, bool), np.zeros(3, bool)) == 1.0
+    # the all-covering field matches no remaining part better than the one holding most of the rest
+    best = [max(np.count_nonzero(o.owner == g) for g in range(k, Cache.counts[o.cache_index]))
+            / np.count_nonzero(o.owner >= k) for o in made for k in range(Cache.counts[o.cache_index])]
+    assert np.isclose(result["val_loc_any"], np.mean(best))
+
+
+def test_a_sampler_taking_the_parts_in_another_order_is_no_miss_order_free():
+    """The sampler always proposes the last remaining part: wrong for part k (but the last), right order-free."""
+    made = objects()
+    order = [(o.cache_index, k) for o in made for k in range(Cache.counts[o.cache_index])]
+    owners = {o.cache_index: o.owner for o in made}
+    current = {"object": 0}
+
+    def owner_of(points):
+        return owners[current["object"]][points[:, 0].astype(int)]
+
+    def plan(call):
+        current["object"] = order[call][0]
+        return Cache.counts[order[call][0]] - 1
+
+    result = teacher_forced_localization(Pipe(owner_of, plan), Cache(), made, num_steps=2)
+    assert result["val_loc_any"] == 1.0
+    last_parts = len(made) / len(order)  # only each object's last part is hit in the canonical order
+    assert np.isclose(result["val_loc_hit"], last_parts) and result["val_loc_iou"] < 1.0
