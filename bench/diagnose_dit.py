@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", nargs="+", default=["shipped"], help="model folders ('shipped': the shipped one)")
     parser.add_argument("--objects", type=int, default=12, help="objects per group")
     parser.add_argument("--steps", type=int, default=10, help="sampler steps of the localisation samples")
+    parser.add_argument("--part-order", choices=("dataset", "size"), default="dataset",
+                        help="the part order of the cache (autopartgen train dit --part-order)")
     parser.add_argument("--out", type=Path, default=None, help="also write the table here")
     args = parser.parse_args(argv)
 
@@ -65,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     from autopartgen.train.latents import LatentCache
     from autopartgen.train.localization import localization_objects, teacher_forced_localization
 
-    caches = sorted((args.data / ".latent_cache").glob("*-anchored"))
+    suffix = "-anchored" if args.part_order == "dataset" else f"-anchored-order-{args.part_order}"
+    caches = sorted((args.data / ".latent_cache").glob(f"*{suffix}"))
     if not caches:
         sys.exit(f"diagnose_dit: {args.data} holds no anchored latent cache; prepare it with "
                  f"`autopartgen train dit --history anchored --data {args.data} ...` first")
@@ -75,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     start = len(cache) - holdout
     groups = {"trained on": list(range(start - count, start)),
               "held out": [int(i) for i in np.linspace(start, len(cache) - 1, count).round()]}
-    objects = {name: localization_objects(args.data, cache, indices, max_objects=count)
+    objects = {name: localization_objects(args.data, cache, indices, max_objects=count, order=args.part_order)
                for name, indices in groups.items()}
     rows = ["| weights | objects | parts | loc_sample | loc_any | loc_gt | history_held | history_leak |",
             "|---|---|---|---|---|---|---|---|"]

@@ -23,7 +23,7 @@ import torch
 from autopartgen.checkpoints import save_safetensors
 from autopartgen.config import load_config
 from autopartgen.train.latents import LatentCache, quantize_latents
-from autopartgen.train.prep import HISTORY_FORMS, prep_dir, prep_settings
+from autopartgen.train.prep import HISTORY_FORMS, PART_ORDERS, prep_dir, prep_settings
 
 MARKER = "pack.json"
 
@@ -33,19 +33,21 @@ def main() -> None:
     parser.add_argument("--data", required=True, type=Path, help="prepared dataset with a latent cache")
     parser.add_argument("--config", default="tiny")
     parser.add_argument("--history", choices=HISTORY_FORMS, default="parts")
+    parser.add_argument("--part-order", choices=PART_ORDERS, default="dataset")
     parser.add_argument("--out", required=True, type=Path, help="folder to write (replaced)")
     parser.add_argument("--max-mb", type=float, default=24.0, help="size budget of the folder")
     parser.add_argument("--int8", action="store_true",
                         help="latents as int8 codes with a float16 step per latent and channel (half the size)")
     args = parser.parse_args()
 
-    settings = prep_settings(load_config(args.config), args.history)
+    settings = prep_settings(load_config(args.config), args.history, args.part_order)
     source_prep = prep_dir(args.data, settings)
     caches = [d for d in (args.data / ".latent_cache").iterdir()
               if (d / "index.json").is_file() and d.name.endswith(f"-{source_prep.name}")]
     if len(caches) != 1:
         raise SystemExit(f"{args.data}: expected one latent cache of the {source_prep.name} prep, found "
-                         f"{len(caches)}; run autopartgen train dit --history {args.history} on it first")
+                         f"{len(caches)}; run autopartgen train dit --history {args.history} "
+                         f"--part-order {args.part_order} on it first")
     cache = LatentCache(caches[0])
 
     if args.out.exists():
@@ -54,7 +56,8 @@ def main() -> None:
         shutil.rmtree(args.out)
     out_prep = prep_dir(args.out, settings)
     out_prep.mkdir(parents=True)
-    (args.out / MARKER).write_text(json.dumps({"data": str(args.data), "history": args.history}) + "\n")
+    (args.out / MARKER).write_text(json.dumps({"data": str(args.data), "history": args.history,
+                                           "part_order": args.part_order}) + "\n")
     tokens, channels = cache.empty.shape
     per_latent = tokens * channels + 2 * channels if args.int8 else tokens * channels * 2  # bytes
     budget, used, chosen = args.max_mb * 1e6, 0, []

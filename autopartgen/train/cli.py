@@ -97,6 +97,9 @@ def add_cli(subparsers) -> None:
                           "surface of the region earlier parts hold, as the input-anchored mesh pipeline builds them) or "
                           "'mixed' (anchored, with half of the objects given as their part meshes concatenated, "
                           "as a multi-mesh asset arrives)")
+    dit.add_argument("--part-order", choices=("dataset", "size"), default="dataset",
+                     help="the order the DiT learns to produce parts in: 'dataset' (as stored) or 'size' (largest "
+                          "first; parts of about the same size lowest first, then by x and z); a new prep and cache")
     dit.add_argument("--image-drop", type=float, default=0.4, help="probability of dropping the image condition")
     dit.add_argument("--geometry-drop", type=float, default=0.1, help="probability of dropping the part context")
     dit.add_argument("--mask-prob", type=float, default=0.5, help="share of part items in mask mode")

@@ -318,7 +318,8 @@ def train_dit(args) -> int:
 
             try:
                 localization = localization_objects(Path(args.data), cache, val_indices or train_indices[-8:],
-                                                    max_objects=args.val_localization)
+                                                    max_objects=args.val_localization,
+                                                    order=getattr(args, "part_order", "dataset"))
             except (OSError, ValueError, PartGenError) as error:  # a packed folder (tools/pack_dit_data.py): no meshes
                 logger.warning("no localisation metric: %s", str(error).splitlines()[0])
 

@@ -41,14 +41,17 @@ class LocalizationObject:
 
 
 def localization_objects(data_dir: Path, cache, indices: list[int], grid: int = 64,
-                         max_objects: int = 8) -> list[LocalizationObject]:
-    """The first ``max_objects`` of ``indices`` (cache indices) with their ground-truth cell labels."""
+                         max_objects: int = 8, order: str = "dataset") -> list[LocalizationObject]:
+    """The first ``max_objects`` of ``indices`` (cache indices) with their ground-truth cell labels, parts
+    numbered in the cache's ``order`` (``train/prep.part_order``)."""
     from autopartgen.data.dataset import load_object
+    from autopartgen.train.prep import part_order
 
     objects = []
     for index in indices[:max_objects]:
         parts = load_object(Path(data_dir) / cache.ids[index], views=False, samples=False)["parts"]
-        triangles = [np.asarray(p["vertices"], np.float64)[np.asarray(p["faces"], np.int64)] for p in parts]
+        meshes = [(np.asarray(p["vertices"], np.float64), np.asarray(p["faces"], np.int64)) for p in parts]
+        triangles = [meshes[k][0][meshes[k][1]] for k in part_order(meshes, order)]
         inside = np.zeros((grid,) * 3, bool)
         for tri in triangles:
             inside |= partition.input_volume(tri.reshape(-1, 3), np.arange(3 * len(tri)).reshape(-1, 3), grid,

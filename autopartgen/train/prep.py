@@ -46,9 +46,36 @@ logger = logging.getLogger(__name__)
 
 
 HISTORY_FORMS = ("parts", "anchored", "mixed")
+PART_ORDERS = ("dataset", "size")
+SIZE_BIN = 1.1  # part volumes within a factor of about this share one size rank (then position decides)
 
 
-def prep_settings(config, history: str = "parts") -> dict:
+def part_order(meshes: list, rule: str = "dataset") -> list[int]:
+    """The order in which the DiT learns to produce an object's parts: a permutation of ``range(len(meshes))``.
+
+    ``meshes``: ``(vertices (V, 3), faces (F, 3))`` per part, y up. ``dataset``: as stored (the generator's
+    grammar order: a chair's four legs, then its seat...). ``size``: the largest part first; parts whose
+    volumes fall in the same factor-of-``SIZE_BIN`` bin (a chair's legs) go lowest first, then by x, then z,
+    of their centroids. The teacher-forced localisation metric showed the stored order to be partly
+    unpredictable (a sample matches some remaining part 2.5-3x better than the next one in that order).
+    """
+    if rule not in PART_ORDERS:
+        raise ValueError(f"unknown part order {rule!r}; use one of {', '.join(PART_ORDERS)}")
+    if rule == "dataset":
+        return list(range(len(meshes)))
+    import trimesh
+
+    keys = []
+    for index, (vertices, faces) in enumerate(meshes):
+        mesh = trimesh.Trimesh(np.asarray(vertices, np.float64), np.asarray(faces, np.int64), process=False)
+        volume = abs(float(mesh.volume)) if mesh.is_volume else float(mesh.convex_hull.volume)
+        size_rank = -int(np.floor(np.log(max(volume, 1e-12)) / np.log(SIZE_BIN)))
+        centre = np.asarray(vertices, np.float64).mean(axis=0)
+        keys.append((size_rank, round(centre[1], 3), round(centre[0], 3), round(centre[2], 3), index))
+    return [key[-1] for key in sorted(keys)]
+
+
+def prep_settings(config, history: str = "parts", order: str = "dataset") -> dict:
     # The pipeline draws num_surface_samples i.i.d. area-weighted points and keeps a random
     # fps_max_points of them; drawing fps_max_points directly has the same distribution and is
     # several times cheaper, so prep does that.
@@ -61,13 +88,15 @@ def prep_settings(config, history: str = "parts") -> dict:
             "num_surface_samples": min(subset, int(pipe.get("num_surface_samples", 500_000))),
             "fps_max_points": subset,
             "image_size": int(config.conditioner.get("img_size", 448)),
-            "history": history}
+            "history": history, "part_order": order}
 
 
 def prep_dir(data_dir: Path, settings: dict) -> Path:
     key = "p{point_cloud_size}-s{num_surface_samples}-f{fps_max_points}-i{image_size}".format(**settings)
     if settings.get("history", "parts") != "parts":
         key += "-" + settings["history"]
+    if settings.get("part_order", "dataset") != "dataset":
+        key += "-order-" + settings["part_order"]
     return Path(data_dir) / ".train_prep" / key
 
 
@@ -98,6 +127,11 @@ def prepare_object(folder: Path, out_dir: Path, settings: dict, seed: int = 0, o
         return folder.name
     obj = load_object(folder, views=True, samples=False)
     meshes = [(p["vertices"], p["faces"]) for p in obj["parts"]]
+    order = part_order(meshes, settings.get("part_order", "dataset"))
+    meshes = [meshes[k] for k in order]
+    # view masks hold stored part k as k + 1: relabel them to the training order
+    relabel = np.zeros(256, np.uint8)
+    relabel[np.asarray(order) + 1] = np.arange(len(order)) + 1
     rng = np.random.default_rng([seed, int.from_bytes(folder.name.encode()[:8].ljust(8, b"\0"), "little")])
     kwargs = dict(point_cloud_size=settings["point_cloud_size"], num_samples=settings["num_surface_samples"],
                   fps_max_points=settings["fps_max_points"])
@@ -121,7 +155,7 @@ def prepare_object(folder: Path, out_dir: Path, settings: dict, seed: int = 0, o
         tensor, box = prepare_image_with_box(pil, size)
         images.append((tensor.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8))
         mask = np.asarray(view["mask"])
-        labels.append(_frame_labels(np.minimum(mask, 255).astype(np.uint8), box, size))
+        labels.append(relabel[_frame_labels(np.minimum(mask, 255).astype(np.uint8), box, size)])
     images = np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8)
     labels = np.stack(labels) if labels else np.zeros((0, size, size), np.uint8)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp.npz")
@@ -183,13 +217,15 @@ def _safe_prepare(folder, out_dir, settings):
 
 
 def prepare_dataset(data_dir: Path, config, workers: int = 1, progress: bool = True,
-                    limit: int | None = None, history: str = "parts") -> tuple[Path, list[str]]:
+                    limit: int | None = None, history: str = "parts", order: str = "dataset"
+                    ) -> tuple[Path, list[str]]:
     """Prepare every object of ``data_dir`` (skipping done ones); returns (prep folder, ready ids).
 
-    ``history``: one of :data:`HISTORY_FORMS` (see the module docstring)."""
+    ``history``: one of :data:`HISTORY_FORMS` (see the module docstring); ``order``: of :data:`PART_ORDERS`
+    (:func:`part_order`)."""
     from autopartgen.data.dataset import list_objects
 
-    settings = prep_settings(config, history)
+    settings = prep_settings(config, history, order)
     out_dir = prep_dir(data_dir, settings)
     out_dir.mkdir(parents=True, exist_ok=True)
     folders = list_objects(data_dir)

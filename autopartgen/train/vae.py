@@ -285,7 +285,8 @@ def ready_objects(args, config, env, need_samples: bool = True) -> tuple[Path, l
     """Prepare the dataset (rank 0; others wait) and list the usable objects.
 
     ``need_samples``: keep only objects with ``samples.npz`` (the VAE's SDF queries; the DiT needs none).
-    ``args.history`` (DiT runs) picks the prep's history form (``train/prep.py``).
+    ``args.history`` and ``args.part_order`` (DiT runs) pick the prep's history form and part order
+    (``train/prep.py``).
 
     With ``--ready-only`` nothing is prepared: the objects already prepared are used (handy while a
     background ``prepare`` is still filling a large dataset).
@@ -294,8 +295,9 @@ def ready_objects(args, config, env, need_samples: bool = True) -> tuple[Path, l
 
     data = Path(args.data)
     history = getattr(args, "history", "parts")
+    order = getattr(args, "part_order", "dataset")
     if getattr(args, "ready_only", False):
-        folder = prep_dir(data, prep_settings(config, history))
+        folder = prep_dir(data, prep_settings(config, history, order))
         ids = sorted(p.stem for p in folder.glob("*.npz") if not p.name.startswith("."))
         if args.limit and len(ids) > args.limit:  # a fixed random subset (names sort by category)
             pick = np.random.default_rng(1234).choice(len(ids), size=args.limit, replace=False)
@@ -303,9 +305,10 @@ def ready_objects(args, config, env, need_samples: bool = True) -> tuple[Path, l
     else:
         if env.is_main:
             prepare_dataset(data, config, workers=args.workers, progress=not args.quiet, limit=args.limit,
-                            history=history)
+                            history=history, order=order)
         env.barrier()
-        folder, ids = prepare_dataset(data, config, workers=1, progress=False, limit=args.limit, history=history)
+        folder, ids = prepare_dataset(data, config, workers=1, progress=False, limit=args.limit, history=history,
+                                      order=order)
     if need_samples:
         ids = [i for i in ids if (data / i / "samples.npz").is_file()]
     if not ids:
