@@ -55,8 +55,9 @@ def objects():
     return made
 
 
-def test_a_perfect_sampler_scores_one_and_sees_the_true_history():
-    made = objects()
+def scripted_pipe(made, propose):
+    """A Pipe whose sample at teacher-forced step (object, k) is part ``propose(object, k)`` of that object;
+    returns (pipe, the (object, k) steps in the metric's order)."""
     order = [(o.cache_index, k) for o in made for k in range(Cache.counts[o.cache_index])]
     owners = {o.cache_index: o.owner for o in made}
     current = {"object": 0}
@@ -66,9 +67,14 @@ def test_a_perfect_sampler_scores_one_and_sees_the_true_history():
 
     def plan(call):
         current["object"] = order[call][0]
-        return order[call][1]
+        return propose(*order[call])
 
-    pipe = Pipe(owner_of, plan)
+    return Pipe(owner_of, plan), order
+
+
+def test_a_perfect_sampler_scores_one_and_sees_the_true_history():
+    made = objects()
+    pipe, order = scripted_pipe(made, lambda index, k: k)
     result = teacher_forced_localization(pipe, Cache(), made, num_steps=2)
     assert result == {"val_loc_iou": 1.0, "val_loc_hit": 1.0, "val_loc_any": 1.0}
     assert pipe.calls == [k for _, k in order]  # part k was conditioned on the history of parts 0..k-1
@@ -94,18 +100,8 @@ def test_a_field_covering_everything_claims_only_the_unheld_cells():
 def test_a_sampler_taking_the_parts_in_another_order_is_no_miss_order_free():
     """The sampler always proposes the last remaining part: wrong for part k (but the last), right order-free."""
     made = objects()
-    order = [(o.cache_index, k) for o in made for k in range(Cache.counts[o.cache_index])]
-    owners = {o.cache_index: o.owner for o in made}
-    current = {"object": 0}
-
-    def owner_of(points):
-        return owners[current["object"]][points[:, 0].astype(int)]
-
-    def plan(call):
-        current["object"] = order[call][0]
-        return Cache.counts[order[call][0]] - 1
-
-    result = teacher_forced_localization(Pipe(owner_of, plan), Cache(), made, num_steps=2)
+    pipe, order = scripted_pipe(made, lambda index, k: Cache.counts[index] - 1)
+    result = teacher_forced_localization(pipe, Cache(), made, num_steps=2)
     assert result["val_loc_any"] == 1.0
     last_parts = len(made) / len(order)  # only each object's last part is hit in the canonical order
     assert np.isclose(result["val_loc_hit"], last_parts) and result["val_loc_iou"] < 1.0
