@@ -288,10 +288,10 @@ def test_anchored_prep_packs_into_a_cache_the_trainer_reuses(workspace, tmp_path
     assert torch.equal(parts_cache.parts, full.parts)  # targets: the same ground-truth part clouds
     assert not torch.equal(parts_cache.wholes, full.wholes)
 
-    def pack(max_mb: float) -> str:
+    def pack(max_mb: float, *extra: str) -> str:
         result = subprocess.run([sys.executable, "tools/pack_dit_data.py", "--data", str(data), "--config",
                                  str(workspace["config"]), "--history", "anchored", "--out", str(packed_dir),
-                                 "--max-mb", str(max_mb)],
+                                 "--max-mb", str(max_mb), *extra],
                                 cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True)
         assert result.returncode == 0, result.stderr[-2000:]
         return result.stdout
@@ -309,7 +309,7 @@ def test_anchored_prep_packs_into_a_cache_the_trainer_reuses(workspace, tmp_path
     everything = pack(100.0)
     assert everything.startswith("4 of 4 objects")
     size_mb = float(everything.split(", ")[1].split(" MB")[0])
-    pack(0.6 * size_mb)  # a budget for some objects only
+    pack(0.6 * size_mb, "--localization", "1")  # a budget for some objects only
     packed = LatentCache(packed_dir / ".latent_cache" / full.folder.name)
     assert 1 <= len(packed) < len(full) and packed.ids == sorted(packed.ids)
     for i, object_id in enumerate(packed.ids):
@@ -325,10 +325,19 @@ def test_anchored_prep_packs_into_a_cache_the_trainer_reuses(workspace, tmp_path
             assert np.array_equal(slim["images"], source["images"])
 
     stamp = (packed.folder / "latents.safetensors").stat().st_mtime_ns
+    from autopartgen.train.dit import localization_indices
+
+    meshes = [p.name for p in packed_dir.iterdir() if (p / "parts.glb").is_file()]
+    assert meshes == [packed.ids[localization_indices(list(range(len(packed))))[0]]]
     assert run_cli("train", "dit", "--config", workspace["config"], "--data", packed_dir, "--ready-only",
                    "--history", "anchored", "--vae", tmp_path / "vae", "--out", tmp_path / "dit_packed",
-                   "--steps", 1, "--batch", 2, "--val-every", 0, "--device", "cpu", "--quiet") == 0
+                   "--steps", 1, "--batch", 2, "--val-every", 1, "--val-localization", 1,
+                   "--val-localization-steps", 2, "--device", "cpu", "--quiet") == 0
     assert (packed.folder / "latents.safetensors").stat().st_mtime_ns == stamp  # reused, not rebuilt
+    from autopartgen.train.common import read_csv
+
+    validation = read_csv(tmp_path / "dit_packed" / "val.csv")[-1]
+    assert 0.0 <= float(validation["val_loc_any"]) <= 1.0  # the metric ran on the packed meshes
 
 
 def test_int8_latents_round_trip_within_half_a_step():

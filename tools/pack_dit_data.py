@@ -4,8 +4,11 @@ The DiT trains on the VAE latent cache and on the prepared views; the object mes
 stay behind. The folder holds ``.latent_cache/<fingerprint>-<prep key>/`` (latents in float16, or with
 ``--int8`` as int8 codes and a step per latent and channel, which the loader decodes) and
 ``.train_prep/<key>/<id>.npz`` with only the views and their part labels (compressed). Objects are
-taken in a fixed shuffled order until ``--max-mb`` is reached. ``--out`` must be new or a folder this
-tool wrote (it holds ``pack.json``); such a folder is replaced.
+taken in a fixed shuffled order until ``--max-mb`` is reached. ``--localization N`` also copies the
+meshes (``meta.json``, ``parts.glb``, about 0.4 MB each) of the first N objects the trainer's
+teacher-forced localisation metric reads (``train/dit.localization_indices``; not counted in
+``--max-mb``), so that metric runs on the packed folder too. ``--out`` must be new or a folder this tool
+wrote (it holds ``pack.json``); such a folder is replaced.
 
     python tools/pack_dit_data.py --data DATA --history anchored --out .carry/v2 --max-mb 24 [--int8]
 """
@@ -22,6 +25,7 @@ import torch
 
 from autopartgen.checkpoints import save_safetensors
 from autopartgen.config import load_config
+from autopartgen.train.dit import localization_indices
 from autopartgen.train.latents import LatentCache, quantize_latents
 from autopartgen.train.prep import HISTORY_FORMS, PART_ORDERS, prep_dir, prep_settings
 
@@ -36,6 +40,8 @@ def main() -> None:
     parser.add_argument("--part-order", choices=PART_ORDERS, default="dataset")
     parser.add_argument("--out", required=True, type=Path, help="folder to write (replaced)")
     parser.add_argument("--max-mb", type=float, default=24.0, help="size budget of the folder")
+    parser.add_argument("--localization", type=int, default=0,
+                        help="copy the meshes of the first N objects of the localisation metric")
     parser.add_argument("--int8", action="store_true",
                         help="latents as int8 codes with a float16 step per latent and channel (half the size)")
     args = parser.parse_args()
@@ -89,7 +95,15 @@ def main() -> None:
     save_safetensors(packed, out_cache / "latents.safetensors")
     (out_cache / "index.json").write_text(json.dumps({**cache.index, "ids": [cache.ids[i] for i in chosen],
                                                       "counts": [cache.counts[i] for i in chosen]}) + "\n")
-    print(f"{len(chosen)} of {len(cache)} objects, {used / 1e6:.3f} MB -> {args.out}")
+    copied = 0
+    for i in localization_indices(list(range(len(chosen))))[:args.localization]:
+        object_id = cache.ids[chosen[i]]
+        (args.out / object_id).mkdir()
+        for name in ("meta.json", "parts.glb"):
+            shutil.copy2(args.data / object_id / name, args.out / object_id / name)
+            copied += (args.out / object_id / name).stat().st_size
+    print(f"{len(chosen)} of {len(cache)} objects, {used / 1e6:.3f} MB -> {args.out}"
+          + (f" (+ {copied / 1e6:.3f} MB of localisation meshes)" if copied else ""))
 
 
 if __name__ == "__main__":

@@ -252,6 +252,19 @@ def validate_dit(dit, image_encoder, dataset: DiTDataset, tables: TrainingTables
     return {k: float(np.mean(v)) for k, v in losses.items() if v}
 
 
+def split_holdout(indices: list[int]) -> tuple[list[int], list[int]]:
+    """(train, validation) cache indices: the last min(64, n / 20) objects are held out (none up to 8)."""
+    holdout = min(64, max(1, len(indices) // 20)) if len(indices) > 8 else 0
+    return indices[:len(indices) - holdout], indices[len(indices) - holdout:]
+
+
+def localization_indices(indices: list[int]) -> list[int]:
+    """The objects of the teacher-forced localisation metric, in order: the held-out ones (or the last 8
+    trained on when none are held out); the metric takes the first ``--val-localization`` of them."""
+    train_indices, val_indices = split_holdout(indices)
+    return val_indices or train_indices[-8:]
+
+
 def train_dit(args) -> int:
     """`autopartgen train dit`: see train/cli.py for the arguments."""
     from autopartgen.checkpoints import load_weights
@@ -287,10 +300,9 @@ def train_dit(args) -> int:
             logger.info("end-token threshold %.3f (mean |z| of a native latent)", eot)
 
         indices = list(range(len(cache)))
-        holdout = min(64, max(1, len(indices) // 20)) if len(indices) > 8 else 0
-        train_indices, val_indices = indices[:len(indices) - holdout], indices[len(indices) - holdout:]
+        train_indices, val_indices = split_holdout(indices)
         write_run_files(run_dir, config, {**vars(args), "vae_file": str(vae_file), "latent_cache": cache.fingerprint,
-                                          "objects": len(train_indices), "holdout": holdout}, env)
+                                          "objects": len(train_indices), "holdout": len(val_indices)}, env)
 
         torch.manual_seed(args.seed)
         dit = build_model("dit", config.dit, env.device).train()
@@ -317,7 +329,7 @@ def train_dit(args) -> int:
             from autopartgen.train.localization import localization_objects
 
             try:
-                localization = localization_objects(Path(args.data), cache, val_indices or train_indices[-8:],
+                localization = localization_objects(Path(args.data), cache, localization_indices(indices),
                                                     max_objects=args.val_localization,
                                                     order=getattr(args, "part_order", "dataset"))
             except (OSError, ValueError, PartGenError) as error:  # a packed folder (tools/pack_dit_data.py): no meshes
