@@ -90,11 +90,6 @@ class GenerationOptions:
                                "the input's volume is a duplicate", low=0.0, high=1.0)
     min_remainder: float = _option(0.02, "with --parts input: stop once the unclaimed share of the input's "
                                    "volume is below this", low=0.0, high=1.0)
-    max_first_share: float | None = _option(None, "with --parts input: the first part may claim at most this "
-                                            "share of the input's volume: a proposal that holds (nearly) the "
-                                            "whole object is sampled again, up to duplicate_retries times, and "
-                                            "kept at the last try (1: off); default: the config's",
-                                            low=0.0, high=1.0)
     part_boundaries: str | None = _option(None, "with --parts input: which part keeps a cell that several "
                                           "parts' fields hold: 'claim-order' (the first to claim it) or "
                                           "'strongest-field' (the highest field there, once all parts are "

@@ -13,8 +13,6 @@ end token              not in mask modes           yes (retry in mask modes)   y
 a candidate is         the decoded mesh            the decoded mesh            the input cells its field claims
 duplicate test         surface-voxel containment   overlap of the fields'      claims < min_claim of the volume
                                                    inside nodes
-first part             --                          --                          re-sampled while it claims more
-                                                                               than max_first_share of the input
 position fails         stop                        skip (stop after 2 skips)   skip (stop after 2 skips)
 history                re-sampled union of parts   cached samples of parts     surface of the claimed region
 also stops when        --                          --                          the unclaimed rest is negligible
@@ -338,9 +336,6 @@ class AnchoredPolicy(GeneratedPolicy):
         self.cells = np.argwhere(self.inside)
         self.cell_points = partition.cell_centres(self.cells, grid)
         self.part_fields: list[np.ndarray] = []  # strongest-field: each accepted part's field at self.cells
-        self.whole_proposals = 0  # first-part proposals turned down for holding (nearly) the whole input
-        self.max_first_share = (options.max_first_share if options.max_first_share is not None
-                                else float(pipe._setting("max_first_share", 1.0)))
         self.boundaries = options.part_boundaries or pipe._setting("part_boundaries", "claim-order")
         if self.boundaries not in PART_BOUNDARIES:
             raise ConfigError(f"the model config's pipeline.part_boundaries {self.boundaries!r} is unknown; use one "
@@ -358,17 +353,7 @@ class AnchoredPolicy(GeneratedPolicy):
         new = int(claimed.sum())
         if new < max(self.options.min_claim * len(self.cells), 1) or new < (1 - self.max_overlap) * inside_field:
             return None, "duplicate"
-        if self.holds_whole(new, state):
-            self.whole_proposals += 1
-            if self.whole_proposals < self.attempts:  # the last try is kept: some objects are one part
-                return None, "whole"
         return Candidate(latent, claimed=claimed, field_values=values), ""
-
-    def holds_whole(self, new_cells: int, state: LoopState) -> bool:
-        """Is a first part claiming ``new_cells`` cells no split at all (more than ``max_first_share`` of the
-        input)? The user asked for parts: such a proposal is sampled again (mask regions are taken as given)."""
-        return (not state.parts and not self.masked and self.max_first_share < 1.0
-                and new_cells > self.max_first_share * len(self.cells))
 
     def accept(self, candidate: Candidate, state: LoopState) -> dict:
         index = len(state.parts)

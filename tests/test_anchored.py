@@ -285,44 +285,6 @@ def test_strongest_field_boundaries_give_a_later_part_what_its_field_holds_most(
     assert shares["strongest-field"][2] > shares["claim-order"][2] + 0.02
 
 
-def whole_then_balls_pipe(pipe, monkeypatch, wholes: int):
-    """``wholes`` proposals of a ball holding the whole input, then two half-size balls, then the end token."""
-    proposals = [("whole", (0.0, 0.0, 0.0))] * wholes + [("ball", (-0.6, 0.0, 0.0)), ("ball", (0.6, 0.0, 0.0))]
-    calls = {"n": 0}
-
-    def sample_part(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] > len(proposals):
-            return torch.zeros(pipe.dit.num_latents, pipe.dit.in_channels)
-        kind, centre = proposals[calls["n"] - 1]
-        latent = ball_latent(pipe, centre)
-        latent[:, 3] = 5.0 if kind == "whole" else 1.0
-        return latent
-
-    def field_at(latent, points):
-        radius = 5.0 if float(latent[0, 3]) > 2 else BALL_RADIUS
-        return (radius - np.linalg.norm(points - latent[0, :3].numpy(), axis=1)).astype(np.float32)
-
-    monkeypatch.setattr(pipe, "sample_part", sample_part)
-    monkeypatch.setattr(pipe, "field_at", field_at)
-    return calls
-
-
-@pytest.mark.parametrize("max_first_share", [0.9, 1.0])
-def test_a_first_part_holding_the_whole_input_is_sampled_again(pipe, monkeypatch, max_first_share):
-    """Two whole-object proposals come first: with max_first_share 0.9 they are turned down and the balls
-    split the box; with 1.0 (off) the first one is the only part (it leaves nothing to claim)."""
-    calls = whole_then_balls_pipe(pipe, monkeypatch, wholes=2)
-    mesh = trimesh.creation.box(extents=(2.4, 1.2, 1.0))
-    result = pipe.generate(mesh=mesh, options=GenerationOptions(progress=False, max_first_share=max_first_share))
-    if max_first_share < 1.0:
-        assert len(result.parts) == 2 and result.stop_reason == "end_token"
-        assert [part.retries for part in result.parts] == [2, 0]
-        assert all(0.3 < part.volume_share < 0.7 for part in result.parts)
-    else:
-        assert len(result.parts) == 1 and calls["n"] == 1 and result.stop_reason == "input_covered"
-
-
 @pytest.mark.parametrize("num_parts", [None, 3])
 def test_an_end_token_first_leaves_the_input_whole(pipe, monkeypatch, num_parts):
     """The model's first sample is the end token: the input comes back as one part (it used to raise an
@@ -335,17 +297,6 @@ def test_an_end_token_first_leaves_the_input_whole(pipe, monkeypatch, num_parts)
     assert sum(part.mesh.volume for part in result.parts) == pytest.approx(mesh.volume, rel=1e-3)
     if num_parts is None:
         assert result.stop_reason == "end_token"
-
-
-def test_a_whole_input_proposal_is_kept_at_the_last_try(pipe, monkeypatch):
-    """Only whole-object proposals at the first position (more than the retries): the last try is kept, so
-    a one-part object still comes out as one part, after duplicate_retries + 1 samples."""
-    calls = whole_then_balls_pipe(pipe, monkeypatch, wholes=10)
-    mesh = trimesh.creation.box(extents=(2.4, 1.2, 1.0))
-    options = GenerationOptions(progress=False, max_first_share=0.9, duplicate_retries=3)
-    result = pipe.generate(mesh=mesh, options=options)
-    assert len(result.parts) == 1 and result.parts[0].retries == 3 and calls["n"] == 4
-    assert result.parts[0].volume_share == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("num_parts", [2, 5])
