@@ -8,6 +8,8 @@
 # config's (autopartgen/weights/tiny/config.yaml, its VAE, scale factor and end-token threshold).
 # INIT_DIR: continue each run NAME from INIT_DIR/NAME (a run or model folder) instead of from scratch.
 # PART_ORDER: dataset or size, as the pack was made (tools/pack_dit_data.py --part-order).
+# LOCALIZATION: objects of the teacher-forced localisation metric at the end (0: off); at most the number of
+# meshes the pack holds (tools/pack_dit_data.py --localization N).
 # BATCH (1024), WARMUP (150), IMAGE_DROP (0.4), DEVICE (cuda), WORKERS (4 per run); INSTALL_WHEELS=0 skips the carried .whl/.
 # Each run plans its cosine schedule to end with TRAIN_MINUTES (--fit-to-time).
 # Writes to $OUT: gpu.txt, and per run NAME.tar.part-aa, -ab, ... (pieces of at most 15 MiB, what the device
@@ -16,7 +18,7 @@
 # Rejoin here with: cat NAME.tar.part-* | tar -x -C FOLDER
 set -uo pipefail
 OUT=${OUT:?set OUT}; DATA=${DATA:?set DATA}; TRAIN_MINUTES=${TRAIN_MINUTES:-7}; SPECS=${SPECS:?set SPECS}
-BATCH=${BATCH:-1024}; WARMUP=${WARMUP:-150}; INIT_DIR=${INIT_DIR:-}; IMAGE_DROP=${IMAGE_DROP:-0.4}; PART_ORDER=${PART_ORDER:-dataset}; DEVICE=${DEVICE:-cuda}; WORKERS=${WORKERS:-4}
+BATCH=${BATCH:-1024}; WARMUP=${WARMUP:-150}; INIT_DIR=${INIT_DIR:-}; IMAGE_DROP=${IMAGE_DROP:-0.4}; PART_ORDER=${PART_ORDER:-dataset}; LOCALIZATION=${LOCALIZATION:-0}; DEVICE=${DEVICE:-cuda}; WORKERS=${WORKERS:-4}
 if [ "${INSTALL_WHEELS:-1}" = 1 ] && [ -d .whl ]; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
     export PYTHONPATH=/tmp/site:$PWD
@@ -44,7 +46,7 @@ PY
         --data "$DATA" --ready-only --history anchored --part-order "$PART_ORDER" --vae autopartgen/weights/tiny \
         --out "$WORK/$name" --scale-factor config --eot-threshold config --device "$DEVICE" --workers "$WORKERS" \
         --batch "$BATCH" --steps 100000 --lr "$lr" --warmup "$WARMUP" ${INIT_DIR:+--init "$INIT_DIR/$name"} --image-drop "$IMAGE_DROP" \
-        --save-every 500 --val-every 100000 --log-every 50 --max-minutes "$TRAIN_MINUTES" --fit-to-time \
+        --val-localization "$LOCALIZATION" --save-every 500 --val-every 100000 --log-every 50 --max-minutes "$TRAIN_MINUTES" --fit-to-time \
         --quiet > "$WORK/$name.log" 2>&1 &
 done
 wait
