@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from autopartgen.train.prep import PART_ORDERS
+
 
 def history_scores(pipe, cache, obj) -> tuple[list[float], list[float]]:
     """Per k >= 1: (share of parts 0..k-1's cells, share of parts k..K-1's cells) inside history k's field."""
@@ -58,12 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", nargs="+", default=["shipped"], help="model folders ('shipped': the shipped one)")
     parser.add_argument("--objects", type=int, default=12, help="objects per group")
     parser.add_argument("--steps", type=int, default=10, help="sampler steps of the localisation samples")
-    parser.add_argument("--part-order", choices=("dataset", "size"), default="dataset",
+    parser.add_argument("--part-order", choices=PART_ORDERS, default="dataset",
                         help="the part order of the cache (autopartgen train dit --part-order)")
     parser.add_argument("--out", type=Path, default=None, help="also write the table here")
     args = parser.parse_args(argv)
 
     from autopartgen.api import load_pipeline
+    from autopartgen.train.dit import split_holdout
     from autopartgen.train.latents import LatentCache
     from autopartgen.train.localization import localization_objects, teacher_forced_localization
 
@@ -73,11 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(f"diagnose_dit: {args.data} holds no anchored latent cache; prepare it with "
                  f"`autopartgen train dit --history anchored --data {args.data} ...` first")
     cache = LatentCache(caches[0])
-    holdout = min(64, max(1, len(cache) // 20))  # as train/dit.py
-    count = min(args.objects, holdout)
-    start = len(cache) - holdout
-    groups = {"trained on": list(range(start - count, start)),
-              "held out": [int(i) for i in np.linspace(start, len(cache) - 1, count).round()]}
+    trained, held = split_holdout(list(range(len(cache))))
+    count = min(args.objects, len(held))
+    groups = {"trained on": trained[-count:],
+              "held out": [held[int(j)] for j in np.linspace(0, len(held) - 1, count).round()]}
     objects = {name: localization_objects(args.data, cache, indices, max_objects=count, order=args.part_order)
                for name, indices in groups.items()}
     rows = ["| weights | objects | parts | loc_sample | loc_any | loc_gt | history_held | history_leak |",

@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from autopartgen.train.prep import HISTORY_FORMS, PART_ORDERS
+
 
 def _common(parser: argparse.ArgumentParser, steps: int, batch: int, lr: float) -> None:
     parser.add_argument("--config", default="tiny", help="preset name or YAML file (default: tiny)")
@@ -91,13 +93,13 @@ def add_cli(subparsers) -> None:
     dit.add_argument("--eot-threshold", default="auto",
                      help="end-token threshold written to the run's config: 'auto' (half the 1%% quantile of the "
                           "part latents' mean |z|), 'config', or a number")
-    dit.add_argument("--history", choices=("parts", "anchored", "mixed"), default="parts",
+    dit.add_argument("--history", choices=HISTORY_FORMS, default="parts",
                      help="what the whole and history clouds are: 'parts' (the union of ground-truth part surfaces, "
                           "as the released pipeline builds them) or 'anchored' (a fused, degraded whole and the "
                           "surface of the region earlier parts hold, as the input-anchored mesh pipeline builds them) or "
                           "'mixed' (anchored, with half of the objects given as their part meshes concatenated, "
                           "as a multi-mesh asset arrives)")
-    dit.add_argument("--part-order", choices=("dataset", "size"), default="dataset",
+    dit.add_argument("--part-order", choices=PART_ORDERS, default="dataset",
                      help="the order the DiT learns to produce parts in: 'dataset' (as stored) or 'size' (largest "
                           "first; parts of about the same size lowest first, then by x and z); a new prep and cache")
     dit.add_argument("--image-drop", type=float, default=0.4, help="probability of dropping the image condition")
