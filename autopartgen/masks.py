@@ -1,8 +1,10 @@
 """Indexed part masks: splitting into per-part masks in generation order.
 
-Generation order is bottom-to-top, then left-to-right: regions are sorted by their lowest pixel row
-(descending, so the region reaching lowest in the image comes first), then by their leftmost pixel
-column (ascending); ties keep ascending label order. Label 0 is background.
+Generation order ``position`` (the release's) is bottom-to-top, then left-to-right: regions are sorted
+by their lowest pixel row (descending, so the region reaching lowest in the image comes first), then by
+their leftmost pixel column (ascending); ties keep ascending label order. Order ``area`` puts the largest
+region first (ties as ``position``), the 2-D counterpart of a DiT trained with ``--part-order size``.
+Label 0 is background.
 """
 
 from __future__ import annotations
@@ -10,8 +12,13 @@ from __future__ import annotations
 import numpy as np
 
 
-def order_mask_labels(mask: np.ndarray) -> np.ndarray:
-    """(H, W) integer label image -> (K,) int64 non-zero labels in generation order."""
+MASK_ORDERS = ("position", "area")
+
+
+def order_mask_labels(mask: np.ndarray, order: str = "position") -> np.ndarray:
+    """(H, W) integer label image -> (K,) int64 non-zero labels in generation order (see the module doc)."""
+    if order not in MASK_ORDERS:
+        raise ValueError(f"unknown mask order {order!r}; use one of {', '.join(MASK_ORDERS)}")
     mask = np.asarray(mask)
     if mask.ndim != 2:
         raise ValueError(f"an indexed mask must be 2-D (H, W), got shape {mask.shape}")
@@ -19,7 +26,8 @@ def order_mask_labels(mask: np.ndarray) -> np.ndarray:
     keys = []
     for label in labels:
         rows, cols = np.nonzero(mask == label)
-        keys.append((-int(rows.max()), int(cols.min()), label))
+        area_key = -len(rows) if order == "area" else 0
+        keys.append((area_key, -int(rows.max()), int(cols.min()), label))
     return np.array([label for *_, label in sorted(keys)], dtype=np.int64)
 
 

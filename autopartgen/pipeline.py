@@ -485,7 +485,9 @@ class AutoPartGen:
             if mask is not None:
                 mask = (inputs.load_mask(mask, image_size=image.size) if isinstance(mask, (str, os.PathLike))
                         else np.asarray(mask))
-                loaded.mask, loaded.labels = mask, order_mask_labels(mask)
+                # a DiT trained on size-ordered parts expects the largest region first (config pipeline.mask_order)
+                mask_order = "position" if reference else self._setting("mask_order", "position")
+                loaded.mask, loaded.labels = mask, order_mask_labels(mask, mask_order)
                 if len(loaded.labels) == 0:
                     raise InputFileError("the part mask has no labelled pixels (all 0); label each part 1, 2, ...")
                 if options.num_parts is not None and options.num_parts != len(loaded.labels):

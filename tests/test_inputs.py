@@ -376,3 +376,15 @@ def test_masked_part_images():
     ref, ref_box = prepare_image_with_box(image, size=64, reference_compat=True)
     assert masked_part_images(image, mask, order, ref_box, size=64, reference_compat=True).shape == (2, 3, 64, 64)
     assert foreground_box(image.convert("RGB")) is None
+
+
+def test_area_mask_order_puts_the_largest_region_first_and_ties_by_position():
+    mask = np.zeros((40, 40), np.int64)
+    mask[30:40, 0:5] = 3      # small, lowest: first by position
+    mask[0:20, 0:20] = 5      # largest
+    mask[20:30, 20:30] = 8    # 100 pixels, reaches lower than 9
+    mask[0:10, 30:40] = 9     # 100 pixels
+    assert order_mask_labels(mask).tolist() == [3, 8, 5, 9]
+    assert order_mask_labels(mask, "area").tolist() == [5, 8, 9, 3]
+    with pytest.raises(ValueError, match="mask order"):
+        order_mask_labels(mask, "random")

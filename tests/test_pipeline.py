@@ -180,6 +180,25 @@ def test_real_random_networks_run_every_mode(pipe, tmp_path):
             assert result.stop_reason == "mask_regions"
 
 
+def test_mask_order_setting_feeds_the_largest_region_first(pipe, monkeypatch, tmp_path):
+    """A model trained with --part-order size sets pipeline.mask_order: area; the palette follows it."""
+    from PIL import Image
+
+    rgba = np.zeros((64, 64, 4), np.uint8)
+    rgba[8:56, 16:48] = (200, 80, 40, 255)
+    mask = np.zeros((64, 64), np.int64)
+    mask[8:44, 16:48] = 1  # the larger region, above
+    mask[44:56, 16:48] = 2  # the smaller one reaches lowest: first in the release's order
+    orders = {}
+    for setting in ("position", "area"):
+        monkeypatch.setitem(pipe.config.pipeline, "mask_order", setting)
+        out = tmp_path / setting
+        generate_parts(pipe, image=Image.fromarray(rgba, "RGBA"), mask=mask, output_dir=out, progress=False,
+                       max_parts=2, grid_size=16)
+        orders[setting] = [e["mask_label"] for e in json.loads((out / "mask_palette.json").read_text())]
+    assert orders == {"position": [2, 1], "area": [1, 2]}
+
+
 @pytest.mark.parametrize("parts", ["generated", "input"])
 def test_same_seed_same_bytes(sphere_pipe, tmp_path, parts):
     for name in ("a", "b"):

@@ -204,12 +204,14 @@ def test_dit_resume_is_exact_and_exports(workspace, tmp_path):
     cache = LatentCache(next((data / ".latent_cache").glob("*/")))
     smallest = float(cache.parts.float().abs().mean(dim=(1, 2)).min())
     assert 0 < run_config["pipeline"]["eot_threshold"] < smallest
+    assert run_config["pipeline"]["mask_order"] == "position"  # dataset part order: the release's mask order
 
     out = tmp_path / "model"
     assert run_cli("train", "export", root / "vae_full", root / "dit_full", "--out", out) == 0
     assert (out / "MODEL_CARD.md").read_text().startswith("# autopartgen")
     pipe = AutoPartGen.from_pretrained(out, device="cpu")
     assert pipe.config.scale_factor == scale
+    assert pipe._setting("mask_order", None) == "position"
     ema = __import__("safetensors.torch", fromlist=["load_file"]).load_file(
         str(root / "dit_full" / "checkpoint" / "dit.ema.safetensors"))
     for key, value in pipe.dit.state_dict().items():

@@ -298,6 +298,8 @@ def train_dit(args) -> int:
             eot = cache.end_threshold() if args.eot_threshold == "auto" else float(args.eot_threshold)
             config.pipeline["eot_threshold"] = eot
             logger.info("end-token threshold %.3f (mean |z| of a native latent)", eot)
+        if not resumed_config:  # the pipeline orders mask regions as the DiT learned the parts (masks.py)
+            config.pipeline["mask_order"] = "area" if getattr(args, "part_order", "dataset") == "size" else "position"
 
         indices = list(range(len(cache)))
         train_indices, val_indices = split_holdout(indices)
