@@ -360,3 +360,28 @@ def test_serve_without_a_model_fails_at_once(monkeypatch, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("autopartgen: error: no shipped model") and len(err.splitlines()) == 1
     assert not (tmp_path / "work").exists()
+
+
+def test_stop_waits_for_a_model_still_loading(tmp_path):
+    """Ctrl-C during the warm-up must not let the interpreter exit while the worker thread is still
+    loading the model (that can abort or hang the shutdown): stop() returns only after the load ended."""
+    from autopartgen.web.server import JobManager
+
+    class SlowLoadingRunner:
+        def __init__(self):
+            self.started, self.finished = threading.Event(), threading.Event()
+
+        def warm(self):
+            self.started.set()
+            time.sleep(1.0)
+            self.finished.set()
+
+        def __call__(self, job, set_stage):  # pragma: no cover - no job is submitted
+            raise AssertionError("no job expected")
+
+    runner = SlowLoadingRunner()
+    manager = JobManager(tmp_path / "work", runner).start()
+    assert runner.started.wait(10)
+    manager.stop(timeout=0.1)
+    assert runner.finished.is_set()
+    assert not manager.warming

@@ -190,6 +190,7 @@ class JobManager:
         self.waiting: collections.deque[str] = collections.deque()
         self.current: Optional[str] = None
         self.warming = False  # the worker is loading the model before the first job
+        self._warmed = threading.Event()  # set once the worker has finished (or skipped) loading the model
         self._cond = threading.Condition()
         self._stopping = threading.Event()
         self._zip_lock = threading.Lock()
@@ -203,9 +204,15 @@ class JobManager:
         self._janitor.start()
         return self
 
-    def stop(self, timeout: float = 2.0) -> None:
-        """Stop taking jobs; queued jobs are cancelled; a running job is abandoned (daemon thread)."""
+    def stop(self, timeout: float = 2.0, warm_timeout: float = 120.0) -> None:
+        """Stop taking jobs; queued jobs are cancelled; a running job is abandoned (daemon thread).
+
+        A model still loading is waited for (up to ``warm_timeout`` s): the interpreter exiting while the
+        worker thread imports torch or reads weights can abort (SIGABRT) or hang instead of exiting.
+        """
         self._stopping.set()
+        if self._worker.is_alive():
+            self._warmed.wait(warm_timeout)
         with self._cond:
             for job_id in self.waiting:
                 job = self.jobs[job_id]
@@ -234,12 +241,13 @@ class JobManager:
 
     def _work(self) -> None:
         warm = getattr(self.runner, "warm", None)
-        if warm is not None:
-            self.warming = True
-            try:
+        try:
+            if warm is not None and not self._stopping.is_set():
+                self.warming = True
                 warm()
-            finally:
-                self.warming = False
+        finally:
+            self.warming = False
+            self._warmed.set()
         while not self._stopping.is_set():
             with self._cond:
                 while not self.waiting and not self._stopping.is_set():
