@@ -273,6 +273,7 @@ def train_dit(args) -> int:
     from autopartgen.train.common import (Trainer, TrainSettings, cleanup_distributed, setup_distributed,
                                           weights_source, write_run_files)
     from autopartgen.train.latents import shared_latent_cache
+    from autopartgen.train.prep import MASK_ORDER_OF_PART_ORDER
     from autopartgen.train.vae import ready_objects
 
     env = setup_distributed(args.device)
@@ -298,8 +299,9 @@ def train_dit(args) -> int:
             eot = cache.end_threshold() if args.eot_threshold == "auto" else float(args.eot_threshold)
             config.pipeline["eot_threshold"] = eot
             logger.info("end-token threshold %.3f (mean |z| of a native latent)", eot)
+        part_order_rule = getattr(args, "part_order", "dataset")
         if not resumed_config:  # the pipeline orders mask regions as the DiT learned the parts (masks.py)
-            config.pipeline["mask_order"] = "area" if getattr(args, "part_order", "dataset") == "size" else "position"
+            config.pipeline["mask_order"] = MASK_ORDER_OF_PART_ORDER[part_order_rule]
 
         indices = list(range(len(cache)))
         train_indices, val_indices = split_holdout(indices)
@@ -333,7 +335,7 @@ def train_dit(args) -> int:
             try:
                 localization = localization_objects(Path(args.data), cache, localization_indices(indices),
                                                     max_objects=args.val_localization,
-                                                    order=getattr(args, "part_order", "dataset"))
+                                                    order=part_order_rule)
             except (OSError, ValueError, PartGenError) as error:  # a packed folder (tools/pack_dit_data.py): no meshes
                 logger.warning("no localisation metric: %s", str(error).splitlines()[0])
 

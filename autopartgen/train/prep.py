@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 HISTORY_FORMS = ("parts", "anchored", "mixed")
 PART_ORDERS = ("dataset", "size")
+# the 2-D mask order (masks.MASK_ORDERS) a model trained with each part order expects at inference
+MASK_ORDER_OF_PART_ORDER = {"dataset": "position", "size": "area"}
 SIZE_BIN = 1.1  # part volumes within a factor of about this share one size rank (then position decides)
 
 
