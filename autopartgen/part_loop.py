@@ -15,6 +15,8 @@ duplicate test         surface-voxel containment   overlap of the fields'      c
                                                    inside nodes
 position fails         stop                        skip (stop after 2 skips)   skip (stop after 2 skips)
 history                re-sampled union of parts   cached samples of parts     surface of the claimed region
+ (history_region:        --                          the decoded whole minus     the unclaimed region
+  remainder)                                         the parts' fields
 also stops when        --                          --                          the unclaimed rest is negligible
 parts                  decoded, normalised frame   decoded, input frame        cut from the input, input frame
 =====================  ==========================  ==========================  =================================
@@ -110,6 +112,35 @@ class SurfaceCache:
         return np.concatenate([cloud[:n] for cloud, n in zip(self.clouds, counts)]).astype(np.float32)
 
 
+HISTORY_REGIONS = ("held", "remainder")
+
+
+class RegionCells:
+    """A solid on the anchor grid, as the anchored loop holds an input: which cells are inside, the surface
+    samples, and which part claimed each inside cell (``labels``, see ``geometry/partition.py``)."""
+
+    def __init__(self, vertices: np.ndarray, faces: np.ndarray, grid: int, count: int, area: float,
+                 rng: np.random.Generator):
+        self.inside, self.surface = partition.anchored_input(vertices, faces, grid, count, area, rng)
+        self.labels = partition.new_label_grid(self.inside)
+        self.cells = np.argwhere(self.inside)
+        self.cell_points = partition.cell_centres(self.cells, grid)
+
+    def history_cloud(self, region: str, pool_size: int, size: int, rng: np.random.Generator) -> np.ndarray:
+        """(size, 6): the surface of the claimed cells (``held``) or of the unclaimed ones (``remainder``)."""
+        labels = partition.remainder_labels(self.labels) if region == "remainder" else self.labels
+        return partition.history_cloud(labels, self.surface, pool_size, size, rng)
+
+
+def history_region_setting(pipe) -> str:
+    """The model config's ``pipeline.history_region``: what the DiT was trained to see as its history."""
+    region = pipe._setting("history_region", "held")
+    if region not in HISTORY_REGIONS:
+        raise ConfigError(f"the model config's pipeline.history_region {region!r} is unknown; use one of "
+                          f"{', '.join(HISTORY_REGIONS)}")
+    return region
+
+
 def derive_seed(seed: int, position: int, retry: int, options: GenerationOptions) -> int:
     """Seed of the sampling attempt ``retry`` at part ``position``.
 
@@ -136,6 +167,8 @@ class GeneratedPolicy:
         self.eot_threshold = pipe._setting("eot_threshold", 0.1)
         self.surface_cache = SurfaceCache(pipe._setting("fps_max_points", 65536), rng)
         self.parts_inside: np.ndarray | None = None  # union of the accepted parts' inside nodes
+        self.history_region = history_region_setting(pipe)
+        self.whole_cells: RegionCells | None = None  # the decoded whole, for remainder histories
 
     # -- decisions -----------------------------------------------------------------------------
     @property
@@ -195,6 +228,11 @@ class GeneratedPolicy:
                                  else self.parts_inside | candidate.inside)
         else:
             self.parts_inside = None  # a part without a field solid: fall back to the meshes from now on
+        if self.whole_cells is not None:  # the part's field claims the decoded whole's cells it covers
+            cells = self.whole_cells
+            claimed = partition.claim_cells(cells.labels, cells.cells, self.pipe.field_at(candidate.latent,
+                                                                                        cells.cell_points))
+            cells.labels[tuple(cells.cells[claimed].T)] = len(state.parts)
         return {"mesh": candidate.mesh}
 
     def position_failed(self, state: LoopState) -> str | None:
@@ -216,16 +254,35 @@ class GeneratedPolicy:
 
     # -- history -------------------------------------------------------------------------------
     def history_cloud(self, state: LoopState) -> np.ndarray:
-        """The encoder's input cloud (P, 6) for the union of the parts so far."""
+        """The encoder's input cloud (P, 6) for the union of the parts so far (or what they leave of the whole)."""
+        if self.history_region == "remainder":
+            size = self.pipe._setting("point_cloud_size", 32768)
+            if self.whole_cells is None:  # the whole decoded to nothing: nothing is known to be left
+                return np.zeros((size, 6), np.float32)
+            return self.whole_cells.history_cloud("remainder", self.pipe._setting("fps_max_points", 65536), size,
+                                                  self.rng)
         self.surface_cache.add(state.parts[-1].mesh)
         pool = self.surface_cache.union_cloud(self.pipe._setting("fps_max_points", 65536))
         size = self.pipe._setting("point_cloud_size", 32768)
         start = int(self.rng.integers(len(pool)))
         return pool[farthest_point_sample(pool, size, start_index=start)]
 
-    def initial_history(self) -> torch.Tensor:
-        """The start-of-sequence history (1, N, C), scaled."""
-        return self.pipe.empty_history()
+    def initial_history(self, whole_scaled: torch.Tensor) -> torch.Tensor:
+        """The start-of-sequence history (1, N, C), scaled: the empty cloud's encoding, or for a DiT trained on
+        remainders the whole itself (nothing split off yet). ``whole_scaled``: (1, N, C).
+
+        Remainder histories of generated parts need a solid to take the parts from: the whole latent is
+        decoded once and its cells are claimed by each accepted part's field, as an input mesh's would be.
+        """
+        if self.history_region == "held":
+            return self.pipe.empty_history()
+        whole, _ = self.pipe.decode_mesh(whole_scaled[0] / self.pipe.config.scale_factor, self.grid_size,
+                                         self.options)
+        if len(whole.faces):
+            count = min(int(self.pipe._setting("num_surface_samples", 200_000)), 200_000)
+            self.whole_cells = RegionCells(np.asarray(whole.vertices), np.asarray(whole.faces),
+                                           self.options.anchor_grid, count, float(whole.area), self.rng)
+        return whole_scaled
 
     # -- output ----------------------------------------------------------------------------------
     def finish(self, state: LoopState, timer) -> list:
@@ -283,7 +340,7 @@ class ReferencePolicy(GeneratedPolicy):
         super().__init__(*args, **kwargs)
         self.parts_surface = MeshSurface()  # the accepted parts, concatenated in order
 
-    def initial_history(self) -> torch.Tensor:
+    def initial_history(self, whole_scaled: torch.Tensor) -> torch.Tensor:
         size = self.pipe._setting("point_cloud_size", 32768)
         return self.pipe.encode_cloud(np.zeros((size, 6), np.float32), None)
 
@@ -330,11 +387,10 @@ class AnchoredPolicy(GeneratedPolicy):
         self.generated_parts: list = []
         grid = options.anchor_grid
         count = min(int(pipe._setting("num_surface_samples", 200_000)), 200_000)
-        self.inside, self.surface = partition.anchored_input(self.vertices, self.faces, grid, count,
-                                                             float(normalized_mesh.area), rng)
-        self.labels = partition.new_label_grid(self.inside)
-        self.cells = np.argwhere(self.inside)
-        self.cell_points = partition.cell_centres(self.cells, grid)
+        self.input_cells = RegionCells(self.vertices, self.faces, grid, count, float(normalized_mesh.area), rng)
+        self.inside, self.surface = self.input_cells.inside, self.input_cells.surface
+        self.labels, self.cells, self.cell_points = (self.input_cells.labels, self.input_cells.cells,
+                                                     self.input_cells.cell_points)
         self.part_fields: list[np.ndarray] = []  # strongest-field: each accepted part's field at self.cells
         self.boundaries = options.part_boundaries or pipe._setting("part_boundaries", "claim-order")
         if self.boundaries not in PART_BOUNDARIES:
@@ -373,8 +429,12 @@ class AnchoredPolicy(GeneratedPolicy):
         return reason
 
     def history_cloud(self, state: LoopState) -> np.ndarray:
-        return partition.history_cloud(self.labels, self.surface, self.pipe._setting("fps_max_points", 65536),
-                                       self.pipe._setting("point_cloud_size", 32768), self.rng)
+        return self.input_cells.history_cloud(self.history_region, self.pipe._setting("fps_max_points", 65536),
+                                              self.pipe._setting("point_cloud_size", 32768), self.rng)
+
+    def initial_history(self, whole_scaled: torch.Tensor) -> torch.Tensor:
+        """The empty cloud's encoding, or with remainder histories the encoded input itself."""
+        return self.pipe.empty_history() if self.history_region == "held" else whole_scaled
 
     def finish(self, state: LoopState, timer) -> list:
         """Fill the unclaimed cells, reach num_parts, cut the input along the parts' regions."""

@@ -541,7 +541,8 @@ class AutoPartGen:
             positions = 3 * options.num_parts + 2  # room for skipped positions on the way to an exact count
         scales = self.part_guidance(mode, options)
         dummy = torch.cat([conditions.drop, conditions.drop], dim=-1)
-        history = policy.initial_history()
+        with timer("history_encode"):
+            history = policy.initial_history(conditions.whole_scaled)
         state = LoopState()
         stop_reason = "mask_regions" if masked else "max_parts"
         bar = tqdm(total=positions, desc="parts", disable=not options.progress)

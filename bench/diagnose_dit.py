@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=10, help="sampler steps of the localisation samples")
     parser.add_argument("--part-order", choices=PART_ORDERS, default="dataset",
                         help="the part order of the cache (autopartgen train dit --part-order)")
+    parser.add_argument("--holdout-rule", choices=("spread", "last"), default="spread",
+                        help="the hold-out rule of the runs diagnosed (args.json holdout_rule; 'last' before it)")
     parser.add_argument("--out", type=Path, default=None, help="also write the table here")
     args = parser.parse_args(argv)
 
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(f"diagnose_dit: {args.data} holds no anchored latent cache; prepare it with "
                  f"`autopartgen train dit --history anchored --data {args.data} ...` first")
     cache = LatentCache(caches[0])
-    trained, held = split_holdout(list(range(len(cache))))
+    trained, held = split_holdout(list(range(len(cache))), args.holdout_rule)
     count = min(args.objects, len(held))
     groups = {"trained on": trained[-count:],
               "held out": [held[int(j)] for j in np.linspace(0, len(held) - 1, count).round()]}

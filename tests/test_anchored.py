@@ -410,3 +410,104 @@ def test_anchored_training_history_is_the_surface_of_the_earlier_parts(tmp_path)
     inner = (np.abs(second[:, 1] - (-0.1)) < 0.5 * cell) & (np.abs(second[:, 0]) < 0.5) & (np.abs(second[:, 2]) < 0.5)
     assert inner.sum() == 0
 
+
+
+def test_remainder_training_history_is_the_surface_of_the_later_parts():
+    """Prep with history="remainder": prefix k is what parts k..K-1 hold, above the seams, cut normals down."""
+    from autopartgen.config import load_config
+    from autopartgen.train.prep import anchored_clouds, prep_settings
+
+    low = trimesh.creation.box(extents=(1.2, 0.5, 1.2)).apply_translation((0, -0.35, 0))
+    high = trimesh.creation.box(extents=(1.2, 0.5, 1.2)).apply_translation((0, 0.15, 0))
+    top = trimesh.creation.box(extents=(0.6, 0.3, 0.6)).apply_translation((0, 0.55, 0))
+    meshes = [(np.asarray(m.vertices), np.asarray(m.faces)) for m in (low, high, top)]
+    settings = prep_settings(load_config("tiny"), "remainder")
+    whole, prefixes = anchored_clouds(meshes, "boxes", np.random.default_rng(0), settings, remainder=True)
+    assert prefixes.shape == (2,) + whole.shape
+    cell = 2 / 64
+    # Remainder after part 0: the two upper boxes, from the seam at y = -0.1 up, the cut facing down.
+    first = prefixes[0].astype(np.float32)
+    assert first[:, 1].min() > -0.1 - 1.5 * cell and first[:, 1].max() > 0.65
+    seam = np.abs(first[:, 1] - (-0.1)) < 1.5 * cell
+    assert seam.mean() > 0.1 and (first[seam & (np.abs(first[:, 4]) > 0.9), 4] < 0).all()
+    # Remainder after parts 0 and 1: the top box alone.
+    second = prefixes[1].astype(np.float32)
+    assert second[:, 1].min() > 0.4 - 1.5 * cell and np.abs(second[:, [0, 2]]).max() < 0.3 + 1.5 * cell
+    # Held and remainder regions of one grid are complementary: together they are the input's inside cells.
+    labels = np.full((8, 8, 8), partition.OUTSIDE, np.int32)
+    labels[2:6, 2:6, 2:6] = partition.UNCLAIMED
+    labels[2:4, 2:6, 2:6] = 0
+    rest = partition.remainder_labels(labels)
+    assert ((rest >= 0) == (labels == partition.UNCLAIMED)).all()
+    assert ((rest == partition.OUTSIDE) == (labels == partition.OUTSIDE)).all()
+    assert not (partition.remainder_labels(np.where(labels == partition.UNCLAIMED, 1, labels)) >= 0).any()
+
+
+def test_remainder_histories_show_the_dit_the_unclaimed_rest(ball_pipe, monkeypatch):
+    """pipeline.history_region: remainder: the first history is the encoded input itself, the next ones the
+    surface of what the accepted balls leave unclaimed."""
+    pipe, calls = ball_pipe
+    monkeypatch.setitem(pipe.config.pipeline, "history_region", "remainder")
+    geometries, clouds = [], []
+    sample_part = pipe.sample_part
+    encode_cloud = pipe.encode_cloud
+
+    def recording_sample_part(image_condition, dummy, geometry, *args, **kwargs):
+        geometries.append(geometry.clone())
+        return sample_part(image_condition, dummy, geometry, *args, **kwargs)
+
+    def recording_encode_cloud(cloud, *args, **kwargs):
+        clouds.append(np.array(cloud))
+        return encode_cloud(cloud, *args, **kwargs)
+
+    monkeypatch.setattr(pipe, "sample_part", recording_sample_part)
+    monkeypatch.setattr(pipe, "encode_cloud", recording_encode_cloud)
+    mesh = trimesh.creation.box(extents=(1.8, 0.5, 0.5))  # thin: the first ball holds its whole left end
+    result = pipe.generate(mesh=mesh, options=GenerationOptions(seed=0, num_steps=2, progress=False))
+    assert len(result.parts) >= 2
+    assert torch.equal(geometries[0][:, 0], geometries[0][:, 1])  # before any part: the whole is what is left
+    # clouds: the input, then the history after part 0 (the ball at x = -0.6 claimed the left end)
+    after_first = clouds[1]
+    assert (after_first[:, 0] < -0.5).mean() < 0.1 and after_first[:, 0].mean() > 0.2
+    assert after_first[:, 0].max() > 0.9
+    assert not torch.equal(geometries[1][:, 1], geometries[0][:, 1])
+
+
+def test_unknown_history_region_is_a_config_error(pipe, monkeypatch):
+    from autopartgen.errors import ConfigError
+
+    monkeypatch.setitem(pipe.config.pipeline, "history_region", "future")
+    with pytest.raises(ConfigError, match="history_region"):
+        pipe.generate(mesh=trimesh.creation.box(), options=GenerationOptions(seed=0, num_steps=2, progress=False))
+
+
+def test_remainder_histories_of_generated_parts_take_them_from_the_decoded_whole(ball_pipe, monkeypatch):
+    """Generated parts (image modes, --parts generated) with history_region: remainder: the decoded whole is
+    the solid the accepted parts' fields claim, and the history is what they leave of it."""
+    pipe, _ = ball_pipe
+    monkeypatch.setitem(pipe.config.pipeline, "history_region", "remainder")
+
+    def decode_mesh(latent, grid_size, options):
+        if torch.all(latent[:, 3:] == 1.0):  # a ball latent (see ball_latent)
+            mesh = trimesh.creation.icosphere(subdivisions=2, radius=BALL_RADIUS)
+            mesh.apply_translation(latent[0, :3].numpy().astype(np.float64))
+        else:  # the whole: a thin bar along x, in the normalised frame
+            mesh = trimesh.creation.box(extents=(1.9, 0.5, 0.5))
+        return mesh, ExtractionStats(grid_size, 0)
+
+    clouds = []
+    encode_cloud = pipe.encode_cloud
+
+    def recording_encode_cloud(cloud, *args, **kwargs):
+        clouds.append(np.array(cloud))
+        return encode_cloud(cloud, *args, **kwargs)
+
+    monkeypatch.setattr(pipe, "decode_mesh", decode_mesh)
+    monkeypatch.setattr(pipe, "encode_cloud", recording_encode_cloud)
+    result = pipe.generate(mesh=trimesh.creation.box(extents=(2.0, 1.0, 1.0)),
+                           options=GenerationOptions(seed=0, num_steps=2, progress=False, parts="generated"))
+    assert len(result.parts) >= 2
+    after_first, after_second = clouds[1], clouds[2]  # clouds[0]: the input
+    assert (after_first[:, 0] < -0.5).mean() < 0.1 and after_first[:, 0].max() > 0.9
+    # after the balls at x = -0.6 and x = +0.6, what is left is the middle of the bar
+    assert np.abs(after_second[:, 0]).max() < 0.3

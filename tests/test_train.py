@@ -205,6 +205,7 @@ def test_dit_resume_is_exact_and_exports(workspace, tmp_path):
     smallest = float(cache.parts.float().abs().mean(dim=(1, 2)).min())
     assert 0 < run_config["pipeline"]["eot_threshold"] < smallest
     assert run_config["pipeline"]["mask_order"] == "position"  # dataset part order: the release's mask order
+    assert run_config["pipeline"]["history_region"] == "held"  # --history parts: the union of earlier parts
 
     out = tmp_path / "model"
     assert run_cli("train", "export", root / "vae_full", root / "dit_full", "--out", out) == 0
@@ -530,3 +531,61 @@ def test_a_size_ordered_prep_reorders_parts_histories_and_view_labels(workspace,
         assert np.array_equal(a["labels"] == 0, b["labels"] == 0) and np.array_equal(a["images"], b["images"])
         reordered += order != sorted(order)
     assert reordered > 0  # the check above is not vacuous
+
+
+def test_a_remainder_cache_starts_from_the_whole_and_ends_on_the_empty_cloud(workspace, tmp_path):
+    """--history remainder: the same whole and part latents as the anchored form; the history before the
+    first part is the whole, after the last the empty cloud, and the training table's rows agree."""
+    import shutil
+
+    from autopartgen.models import build_model
+    from autopartgen.train.latents import build_latent_cache
+    from autopartgen.train.prep import prepare_dataset
+
+    config = load_config(workspace["config"])
+    data = tmp_path / "data"
+    shutil.copytree(workspace["data"], data, ignore=shutil.ignore_patterns(".train_prep", ".latent_cache"))
+    rest_prep, ids = prepare_dataset(data, config, progress=False, history="remainder")
+    held_prep, _ = prepare_dataset(data, config, progress=False, history="anchored")
+    assert rest_prep.name.endswith("-remainder")
+    torch.manual_seed(1)
+    vae = build_model("vae", config.vae)
+    rest = build_latent_cache(data, rest_prep, ids, vae, config, progress=False, keep_old=True, remainder=True)
+    held = build_latent_cache(data, held_prep, ids, vae, config, progress=False, keep_old=True)
+    assert rest.remainder and not held.remainder
+    assert torch.equal(rest.wholes, held.wholes) and torch.equal(rest.parts, held.parts)
+    table = rest.table()
+    for i, count in enumerate(rest.counts):
+        assert torch.equal(rest.history(i, 0), rest.wholes[i]) and torch.equal(held.history(i, 0), held.empty)
+        assert torch.equal(rest.history(i, count), rest.empty) and torch.equal(held.history(i, count), held.wholes[i])
+        for k in range(count + 1):
+            assert torch.equal(table[rest.history_row(i, k)], rest.history(i, k).half())
+        if count > 1:
+            assert not torch.equal(rest.history(i, 1), held.history(i, 1))
+
+
+def test_the_holdout_spreads_over_the_cache_and_a_resumed_run_keeps_its_rule(tmp_path):
+    """New runs hold out one object in every n / 64, so every stretch of the (category-sorted) ids is
+    validated; a run resumed from an args.json written before the rule keeps its last-objects split."""
+    import json
+
+    from autopartgen.train.dit import holdout_rule_of, localization_indices, split_holdout
+
+    indices = list(range(1800))
+    train, held = split_holdout(indices)
+    assert len(held) == 64 and sorted(train + held) == indices and not set(train) & set(held)
+    gaps = np.diff(held)
+    assert held[0] < 28 and held[-1] > 1800 - 28 and gaps.min() >= 28 and gaps.max() <= 29
+    assert split_holdout(indices, "last") == (indices[:-64], indices[-64:])
+    assert split_holdout(list(range(8))) == (list(range(8)), [])  # too few objects to hold any out
+    assert localization_indices(indices)[:2] == held[:2]
+    with pytest.raises(ValueError, match="hold-out rule"):
+        split_holdout(indices, "first")
+
+    run = tmp_path / "run"
+    assert holdout_rule_of(run, resume=True) == "spread"  # nothing to resume: a new run
+    run.mkdir()
+    (run / "args.json").write_text(json.dumps({"holdout": 64}))
+    assert holdout_rule_of(run, resume=True) == "last" and holdout_rule_of(run, resume=False) == "spread"
+    (run / "args.json").write_text(json.dumps({"holdout": 64, "holdout_rule": "spread"}))
+    assert holdout_rule_of(run, resume=True) == "spread"

@@ -312,6 +312,13 @@ def anchored_input(vertices: np.ndarray, faces: np.ndarray, grid: int, count: in
     return inside, samples
 
 
+def remainder_labels(labels: np.ndarray) -> np.ndarray:
+    """The unclaimed rest of the input as a claimed region: inside cells nobody holds become part 0 and the
+    claimed ones UNCLAIMED (OUTSIDE stays), so :func:`claimed_region_cloud` of the result is the surface of
+    what is left to split (``history_region: remainder``). Nothing left -> no claimed cell (the empty cloud)."""
+    return np.where(labels == UNCLAIMED, 0, np.where(labels >= 0, UNCLAIMED, labels)).astype(np.int32)
+
+
 def history_cloud(labels: np.ndarray, surface: SurfaceSamples, pool_size: int, size: int,
                   rng: np.random.Generator) -> np.ndarray:
     """The encoder's history cloud ``(size, 6)``: ``pool_size`` points of :func:`claimed_region_cloud`,

@@ -98,7 +98,8 @@ def add_cli(subparsers) -> None:
                           "as the released pipeline builds them) or 'anchored' (a fused, degraded whole and the "
                           "surface of the region earlier parts hold, as the input-anchored mesh pipeline builds them) or "
                           "'mixed' (anchored, with half of the objects given as their part meshes concatenated, "
-                          "as a multi-mesh asset arrives)")
+                          "as a multi-mesh asset arrives) or 'remainder' (anchored, the history being the region "
+                          "still to split rather than the one split off; writes pipeline.history_region)")
     dit.add_argument("--part-order", choices=PART_ORDERS, default="dataset",
                      help="the order the DiT learns to produce parts in: 'dataset' (as stored) or 'size' (largest "
                           "first; parts of about the same size lowest first, then by x and z); a new prep and cache")

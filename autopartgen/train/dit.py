@@ -252,17 +252,45 @@ def validate_dit(dit, image_encoder, dataset: DiTDataset, tables: TrainingTables
     return {k: float(np.mean(v)) for k, v in losses.items() if v}
 
 
-def split_holdout(indices: list[int]) -> tuple[list[int], list[int]]:
-    """(train, validation) cache indices: the last min(64, n / 20) objects are held out (none up to 8)."""
+#: How a DiT run picks its validation objects: ``spread`` (evenly over the cache, whose ids sort by category)
+#: or ``last`` (the last ones: runs made before 2026-12-05, which keep it when resumed).
+HOLDOUT_RULES = ("spread", "last")
+
+
+def split_holdout(indices: list[int], rule: str = "spread") -> tuple[list[int], list[int]]:
+    """(train, validation) cache indices: min(64, n / 20) objects are held out (none up to 8).
+
+    ``spread`` holds out one object in every n / holdout, the middle one of each stretch, so the
+    validation covers the categories (ids sort by category: the last 64 of corpus v2 were all windows and
+    windmills); ``last`` holds out the last ones.
+    """
+    if rule not in HOLDOUT_RULES:
+        raise ValueError(f"unknown hold-out rule {rule!r}; use one of {', '.join(HOLDOUT_RULES)}")
     holdout = min(64, max(1, len(indices) // 20)) if len(indices) > 8 else 0
-    return indices[:len(indices) - holdout], indices[len(indices) - holdout:]
+    if rule == "last" or holdout == 0:
+        return indices[:len(indices) - holdout], indices[len(indices) - holdout:]
+    stride = len(indices) / holdout
+    held = {int((j + 0.5) * stride) for j in range(holdout)}
+    return ([index for n, index in enumerate(indices) if n not in held],
+            [index for n, index in enumerate(indices) if n in held])
 
 
-def localization_indices(indices: list[int]) -> list[int]:
+def localization_indices(indices: list[int], rule: str = "spread") -> list[int]:
     """The objects of the teacher-forced localisation metric, in order: the held-out ones (or the last 8
     trained on when none are held out); the metric takes the first ``--val-localization`` of them."""
-    train_indices, val_indices = split_holdout(indices)
+    train_indices, val_indices = split_holdout(indices, rule)
     return val_indices or train_indices[-8:]
+
+
+def holdout_rule_of(run_dir: Path, resume: bool) -> str:
+    """The hold-out rule of a run: a resumed run keeps the one it started with (``last`` when its
+    args.json predates the rule), a new run uses ``spread``."""
+    import json
+
+    args_file = Path(run_dir) / "args.json"
+    if resume and args_file.is_file():
+        return json.loads(args_file.read_text()).get("holdout_rule", "last")
+    return "spread"
 
 
 def train_dit(args) -> int:
@@ -285,7 +313,9 @@ def train_dit(args) -> int:
         vae = build_model("vae", config.vae, env.device)
         vae_file = weights_source(Path(args.vae), "vae")
         load_weights(vae, vae_file, name="vae")
-        cache = shared_latent_cache(Path(args.data), prep, ids, vae, config, env, progress=not args.quiet)
+        remainder = getattr(args, "history", "parts") == "remainder"
+        cache = shared_latent_cache(Path(args.data), prep, ids, vae, config, env, progress=not args.quiet,
+                                    remainder=remainder)
         vae.eval()  # kept for the localisation metric (its decoder turns samples into fields)
         if resumed_config or args.scale_factor == "config":
             scale = float(config.dit.get("scale_factor", 1.0))
@@ -302,11 +332,15 @@ def train_dit(args) -> int:
         part_order_rule = getattr(args, "part_order", "dataset")
         if not resumed_config:  # the pipeline orders mask regions as the DiT learned the parts (masks.py)
             config.pipeline["mask_order"] = MASK_ORDER_OF_PART_ORDER[part_order_rule]
+            # the history the pipeline encodes: what earlier parts hold, or what is left (--history remainder)
+            config.pipeline["history_region"] = "remainder" if remainder else "held"
 
         indices = list(range(len(cache)))
-        train_indices, val_indices = split_holdout(indices)
+        holdout_rule = holdout_rule_of(run_dir, args.resume)
+        train_indices, val_indices = split_holdout(indices, holdout_rule)
         write_run_files(run_dir, config, {**vars(args), "vae_file": str(vae_file), "latent_cache": cache.fingerprint,
-                                          "objects": len(train_indices), "holdout": len(val_indices)}, env)
+                                          "objects": len(train_indices), "holdout": len(val_indices),
+                                          "holdout_rule": holdout_rule}, env)
 
         torch.manual_seed(args.seed)
         dit = build_model("dit", config.dit, env.device).train()
@@ -333,7 +367,7 @@ def train_dit(args) -> int:
             from autopartgen.train.localization import localization_objects
 
             try:
-                localization = localization_objects(Path(args.data), cache, localization_indices(indices),
+                localization = localization_objects(Path(args.data), cache, localization_indices(indices, holdout_rule),
                                                     max_objects=args.val_localization,
                                                     order=part_order_rule)
             except (OSError, ValueError, PartGenError) as error:  # a packed folder (tools/pack_dit_data.py): no meshes

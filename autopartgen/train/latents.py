@@ -8,6 +8,10 @@ For every prepared object (``train/prep.py``) the VAE encodes, once, with FPS st
   parts is the whole object's cloud), and, once per cache, the empty cloud (the history before the
   first part: the encoding of an all-zero cloud, as the pipeline's ``empty_history``).
 
+A ``remainder`` cache (``--history remainder``) holds what is left instead: the history before part k is
+the region parts k..K-1 hold, so before the first part it is the whole object and after the last the
+empty cloud; ``index.json`` records ``history_region``.
+
 Latents are stored native (posterior mode, not scaled) in
 ``<data>/.latent_cache/<vae fingerprint>/latents.safetensors`` with an ``index.json`` (object ids,
 part counts, offsets, the fingerprint). The fingerprint is a hash of the VAE's config section and
@@ -97,6 +101,7 @@ class LatentCache:
         self.counts = self.index["counts"]
         self.offsets = np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
         self.fingerprint = self.index["fingerprint"]
+        self.remainder = self.index.get("history_region", "held") == "remainder"
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -108,8 +113,11 @@ class LatentCache:
         return self.parts[self.offsets[i] + k]
 
     def history(self, i: int, k: int) -> torch.Tensor:
-        """Encoding of the union of parts 0..k-1 (k = 0: the empty cloud)."""
-        return self.empty if k == 0 else self.histories[self.offsets[i] + k - 1]
+        """Encoding of the union of parts 0..k-1 (k = 0: the empty cloud), or for a remainder cache of the
+        union of parts k..K-1 (k = 0: the whole object, k = K: the empty cloud)."""
+        if k == 0:
+            return self.wholes[i] if self.remainder else self.empty
+        return self.histories[self.offsets[i] + k - 1]
 
     # Rows of :meth:`table`, the form the DiT training module gathers latents from.
     def whole_row(self, i: int) -> int:
@@ -119,9 +127,9 @@ class LatentCache:
         return len(self.wholes) + int(self.offsets[i]) + k
 
     def history_row(self, i: int, k: int) -> int:
-        """Row of :meth:`history` (i, k); k = 0 is the empty cloud's row."""
+        """Row of :meth:`history` (i, k); k = 0 is the empty cloud's row (a remainder cache: the whole's)."""
         if k == 0:
-            return len(self.wholes) + 2 * len(self.parts)
+            return self.whole_row(i) if self.remainder else len(self.wholes) + 2 * len(self.parts)
         return len(self.wholes) + len(self.parts) + int(self.offsets[i]) + k - 1
 
     def table(self) -> torch.Tensor:
@@ -149,19 +157,22 @@ class LatentCache:
 @torch.no_grad()
 def build_latent_cache(data_dir: Path, prep_folder: Path, ids: list[str], vae: torch.nn.Module, config,
                        device: torch.device | str = "cpu", batch_size: int = 32, progress: bool = True,
-                       keep_old: bool = False) -> LatentCache:
-    """Encode (or reuse) the cache of ``ids`` for this VAE; returns it loaded.
+                       keep_old: bool = False, remainder: bool = False) -> LatentCache:
+    """Encode (or reuse) the cache of ``ids`` for this VAE; returns it loaded. ``remainder``: the prep's
+    prefixes are remainders (``--history remainder``), so the history after the last part is the empty cloud.
 
     A cache whose fingerprint matches and whose ids equal ``ids`` is reused; otherwise it is rebuilt.
     Caches of other fingerprints are deleted unless ``keep_old``.
     """
     vae = vae.eval().to(device)
+    region = "remainder" if remainder else "held"
     fingerprint = vae_fingerprint(vae, config.vae)
     folder = cache_dir(data_dir, fingerprint, prep_folder)
     index_path = folder / "index.json"
     if index_path.is_file():
         index = json.loads(index_path.read_text())
-        if index.get("fingerprint") == fingerprint and index.get("ids") == list(ids):
+        if (index.get("fingerprint") == fingerprint and index.get("ids") == list(ids)
+                and index.get("history_region", "held") == region):
             logger.info("latent cache %s is current (%d objects)", folder, len(ids))
             return LatentCache(folder)
     root = Path(data_dir) / ".latent_cache"
@@ -191,14 +202,15 @@ def build_latent_cache(data_dir: Path, prep_folder: Path, ids: list[str], vae: t
         latents = encode(clouds, mix_seed(17, number))
         wholes.append(latents[0])
         parts.append(latents[1:1 + count])
-        # History before part k (k = 1..K): union of parts 0..k-1; k = K is the whole object.
-        histories.append(torch.cat([latents[1 + count:], latents[:1]]))
+        # History before part k (k = 1..K): union of parts 0..k-1, k = K being the whole object; or the
+        # remainder, parts k..K-1, k = K being the empty cloud.
+        histories.append(torch.cat([latents[1 + count:], empty[None] if remainder else latents[:1]]))
         counts.append(count)
     tensors = {"whole": torch.stack(wholes), "parts": torch.cat(parts), "history": torch.cat(histories),
                "empty": empty}
     save_safetensors(tensors, folder / "latents.safetensors")
     index = {"fingerprint": fingerprint, "ids": list(ids), "counts": counts,
-             "point_cloud_size": size, "latent_shape": list(empty.shape)}
+             "point_cloud_size": size, "latent_shape": list(empty.shape), "history_region": region}
     tmp = folder / "index.json.tmp"
     tmp.write_text(json.dumps(index) + "\n")
     os.replace(tmp, index_path)
@@ -207,11 +219,11 @@ def build_latent_cache(data_dir: Path, prep_folder: Path, ids: list[str], vae: t
 
 
 def shared_latent_cache(data_dir: Path, prep_folder: Path, ids: list[str], vae: torch.nn.Module, config, env,
-                        progress: bool = True, keep_old: bool = False) -> LatentCache:
+                        progress: bool = True, keep_old: bool = False, remainder: bool = False) -> LatentCache:
     """:func:`build_latent_cache` on rank 0 while the other ranks wait, then every rank holds the cache."""
     if env.is_main:
         cache = build_latent_cache(data_dir, prep_folder, ids, vae, config, env.device, progress=progress,
-                                   keep_old=keep_old)
+                                   keep_old=keep_old, remainder=remainder)
     env.barrier()
     if not env.is_main:
         cache = LatentCache(cache_dir(data_dir, vae_fingerprint(vae.eval(), config.vae), prep_folder))

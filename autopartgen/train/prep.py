@@ -19,6 +19,11 @@ hold (``geometry/partition.claimed_region_cloud`` over the ground-truth cell lab
 ``anchor_grid``): the input's own surface there plus the cut towards the rest, with no inner faces
 between parts. ``parts`` stay the ground-truth parts (the DiT's targets).
 
+``history="remainder"`` is ``anchored`` with prefix k the surface of the region the parts k..K-1 hold
+instead: the DiT is shown what is left to split rather than what is done (the pipeline's
+``history_region: remainder``); the whole stands for the remainder before the first part and the empty
+cloud for the remainder after the last (``train/latents.py``).
+
 ``history="mixed"`` is ``anchored`` for half of the objects and, for the other half (chosen by a hash of
 the object id), the same with the input given as the ground-truth part meshes concatenated, the form a
 multi-mesh asset (a URDF's links, a game model's sub-meshes) reaches the pipeline in: its surface keeps
@@ -45,7 +50,7 @@ from tqdm.auto import tqdm
 logger = logging.getLogger(__name__)
 
 
-HISTORY_FORMS = ("parts", "anchored", "mixed")
+HISTORY_FORMS = ("parts", "anchored", "mixed", "remainder")
 PART_ORDERS = ("dataset", "size")
 # the 2-D mask order (masks.MASK_ORDERS) a model trained with each part order expects at inference
 MASK_ORDER_OF_PART_ORDER = {"dataset": "position", "size": "area"}
@@ -143,9 +148,10 @@ def prepare_object(folder: Path, out_dir: Path, settings: dict, seed: int = 0, o
 
     parts = np.stack([cloud([m]) for m in meshes])
     history = settings.get("history", "parts")
-    if history in ("anchored", "mixed"):
-        fuse = history == "anchored" or not is_concatenated_input(folder.name)
-        whole, prefixes = anchored_clouds(meshes, folder.name, rng, settings, fuse=fuse)
+    if history in ("anchored", "mixed", "remainder"):
+        fuse = history != "mixed" or not is_concatenated_input(folder.name)
+        whole, prefixes = anchored_clouds(meshes, folder.name, rng, settings, fuse=fuse,
+                                          remainder=history == "remainder")
     else:
         whole = cloud(meshes)
         prefixes = (np.stack([cloud(meshes[:k]) for k in range(1, len(meshes))]) if len(meshes) > 1
@@ -174,12 +180,14 @@ def is_concatenated_input(object_id: str) -> bool:
 
 
 def anchored_clouds(meshes: list, object_id: str, rng: np.random.Generator, settings: dict,
-                    anchor_grid: int = 64, fuse: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                    anchor_grid: int = 64, fuse: bool = True, remainder: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """``(whole (P, 6), prefixes (K - 1, P, 6))`` float16 as the input-anchored pipeline sees a mesh input.
 
     ``meshes``: the ground-truth parts as ``(vertices, faces)`` in the normalised frame. The default
     ``anchor_grid`` is ``GenerationOptions.anchor_grid``'s. ``fuse``: the input is the object as one fused,
-    degraded surface (True) or the part meshes concatenated as they are (False).
+    degraded surface (True) or the part meshes concatenated as they are (False). ``remainder``: prefix k is
+    the surface of the region parts k..K-1 hold (what is left to split) instead of parts 0..k-1's.
     """
     import trimesh
 
@@ -205,6 +213,8 @@ def anchored_clouds(meshes: list, object_id: str, rng: np.random.Generator, sett
     prefixes = []
     for k in range(1, len(meshes)):
         labels = np.where(owner >= k, partition.UNCLAIMED, owner).astype(np.int32)
+        if remainder:
+            labels = partition.remainder_labels(labels)
         prefixes.append(partition.history_cloud(labels, surface, settings["fps_max_points"], size, rng)
                         .astype(np.float16))
     prefixes = np.stack(prefixes) if prefixes else np.zeros((0,) + whole.shape, np.float16)
