@@ -1,5 +1,10 @@
 """`autopartgen eval` writes results.csv as objects finish, and `--resume` scores only what is missing."""
 
+import os
+import signal
+import threading
+import time
+
 import pytest
 
 from autopartgen.errors import PartGenError
@@ -93,3 +98,30 @@ def test_resume_with_other_settings_is_refused(data, tmp_path, method):
     with pytest.raises(PartGenError, match="grid"):
         evaluate(data, out, ["single"], settings=other, resume=True)
     assert (out / "results.csv").read_bytes() == before
+
+
+class SleepyMethod:
+    """The ground truth at once on object "a", after a long sleep on the others."""
+
+    def __call__(self, mesh, *, object_dir, **_):
+        if object_dir.name != "a":
+            time.sleep(60)
+        return runner.load_gt_parts(object_dir)
+
+
+def test_an_interrupt_stops_a_run_with_workers_at_once_and_keeps_finished_rows(data, tmp_path):
+    """Ctrl-C (or SIGTERM through the CLI) while worker processes score objects: the workers are stopped
+    rather than waited for, and the rows of the objects already scored stay on disk for --resume."""
+    runner.register_method("sleepy", SleepyMethod())
+    out = tmp_path / "out"
+    timer = threading.Timer(6.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+    start = time.monotonic()
+    try:
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            evaluate(data, out, ["sleepy"], workers=2)
+    finally:
+        timer.cancel()
+        runner.METHODS.pop("sleepy")
+    assert time.monotonic() - start < 30  # two objects still sleep for a minute each
+    assert [row["object_id"] for row in runner.read_csv(out / "results.csv")] == ["a"]
