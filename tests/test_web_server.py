@@ -440,7 +440,7 @@ def test_ctrl_c_during_start_up_still_shuts_down_cleanly(monkeypatch, tmp_path):
 
     def make_server_then_ctrl_c(*args, **kwargs):
         built["server"] = real_make_server(*args, runner=IdleRunner(), **kwargs)
-        os.kill(os.getpid(), signal.SIGINT)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # Ctrl-C, at the main thread
         return built["server"]
 
     monkeypatch.setattr(server_module, "make_server", make_server_then_ctrl_c)
