@@ -115,6 +115,8 @@ def test_an_interrupt_stops_a_run_with_workers_at_once_and_keeps_finished_rows(d
     runner.register_method("sleepy", SleepyMethod())
     out = tmp_path / "out"
     timer = threading.Timer(6.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+    # Python's Ctrl-C handler, even when the test run inherited SIGINT ignored (started in the background)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     start = time.monotonic()
     try:
         timer.start()
@@ -122,6 +124,7 @@ def test_an_interrupt_stops_a_run_with_workers_at_once_and_keeps_finished_rows(d
             evaluate(data, out, ["sleepy"], workers=2)
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, previous)
         runner.METHODS.pop("sleepy")
     assert time.monotonic() - start < 30  # two objects still sleep for a minute each
     assert [row["object_id"] for row in runner.read_csv(out / "results.csv")] == ["a"]

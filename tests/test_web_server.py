@@ -331,7 +331,9 @@ def test_serve_command_stops_cleanly_on_ctrl_c(model_dir, tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "autopartgen", "serve", "--port", "0", "--weights", str(model_dir),
          "--work-root", str(tmp_path / "work")],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=ROOT)
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=ROOT,
+        # a test run started in the background by a shell inherits SIGINT ignored; Python then keeps it so
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         line = ""
         deadline = time.time() + 60
@@ -444,10 +446,14 @@ def test_ctrl_c_during_start_up_still_shuts_down_cleanly(monkeypatch, tmp_path):
         return built["server"]
 
     monkeypatch.setattr(server_module, "make_server", make_server_then_ctrl_c)
+    # Python's Ctrl-C handler, even when the test run inherited SIGINT ignored (started in the background)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         code = server_module.serve("127.0.0.1", 0, work_root=tmp_path / "work")
     except KeyboardInterrupt:
         pytest.fail("the Ctrl-C escaped serve() before its shutdown path")
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert code == 0
     assert built["server"].app.manager._stopping.is_set()
     assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # the mask is restored
