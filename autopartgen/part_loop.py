@@ -119,8 +119,9 @@ class RegionCells:
     """A solid on the anchor grid, as the anchored loop holds an input: which cells are inside, the surface
     samples, and which part claimed each inside cell (``labels``, see ``geometry/partition.py``)."""
 
-    def __init__(self, vertices: np.ndarray, faces: np.ndarray, grid: int, count: int, area: float,
+    def __init__(self, pipe, vertices: np.ndarray, faces: np.ndarray, grid: int, area: float,
                  rng: np.random.Generator):
+        count = min(int(pipe._setting("num_surface_samples", 200_000)), 200_000)  # surface samples drawn
         self.inside, self.surface = partition.anchored_input(vertices, faces, grid, count, area, rng)
         self.labels = partition.new_label_grid(self.inside)
         self.cells = np.argwhere(self.inside)
@@ -279,9 +280,8 @@ class GeneratedPolicy:
         whole, _ = self.pipe.decode_mesh(whole_scaled[0] / self.pipe.config.scale_factor, self.grid_size,
                                          self.options)
         if len(whole.faces):
-            count = min(int(self.pipe._setting("num_surface_samples", 200_000)), 200_000)
-            self.whole_cells = RegionCells(np.asarray(whole.vertices), np.asarray(whole.faces),
-                                           self.options.anchor_grid, count, float(whole.area), self.rng)
+            self.whole_cells = RegionCells(self.pipe, np.asarray(whole.vertices), np.asarray(whole.faces),
+                                           self.options.anchor_grid, float(whole.area), self.rng)
         return whole_scaled
 
     # -- output ----------------------------------------------------------------------------------
@@ -385,9 +385,8 @@ class AnchoredPolicy(GeneratedPolicy):
         self.texture = texture  # (uv (V, 2), image, material) of an input textured from one image, or None
         self.keep_generated = keep_generated
         self.generated_parts: list = []
-        grid = options.anchor_grid
-        count = min(int(pipe._setting("num_surface_samples", 200_000)), 200_000)
-        self.input_cells = RegionCells(self.vertices, self.faces, grid, count, float(normalized_mesh.area), rng)
+        self.input_cells = RegionCells(pipe, self.vertices, self.faces, options.anchor_grid,
+                                       float(normalized_mesh.area), rng)
         self.inside, self.surface = self.input_cells.inside, self.input_cells.surface
         self.labels, self.cells, self.cell_points = (self.input_cells.labels, self.input_cells.cells,
                                                      self.input_cells.cell_points)
