@@ -95,6 +95,10 @@ class GenerationOptions:
                                           "'strongest-field' (the highest field there, once all parts are "
                                           "sampled); default: the config's (claim-order)",
                                           choices=PART_BOUNDARIES)
+    neck_depth: float | None = _option(None, "with --parts input: once the parts are chosen, split a part where "
+                                       "the input narrows by at least this much (in units of the [-1, 1] "
+                                       "frame the input is scaled to) and the piece holds at least 4 % of the input; "
+                                       "0: off; default: the config's (off)", low=0.0, high=2.0)
     num_steps: int | None = _option(None, "diffusion sampler steps (default: the config's)", low=1,
                                      high=MAX_STEPS)
     whole_cfg_scale: float | None = _option(None, "guidance of the whole-object latent sampled from an image",

@@ -375,6 +375,7 @@ class AnchoredPolicy(GeneratedPolicy):
     name = "input"
     max_overlap = 0.6  # a candidate whose field lies more than this share on claimed cells is a duplicate
     min_part_cells = 8  # fewer cells vanish when the region boundaries are smoothed: they join a neighbour
+    neck_min_share = 0.04  # with neck_depth: a piece split off at a neck holds at least this share of the input
 
     def __init__(self, pipe, options, rng, torch_rng, grid_size, masked, normalization, normalized_mesh,
                  colors: np.ndarray | None = None, keep_generated: bool = False, texture=None):
@@ -395,6 +396,10 @@ class AnchoredPolicy(GeneratedPolicy):
         if self.boundaries not in PART_BOUNDARIES:
             raise ConfigError(f"the model config's pipeline.part_boundaries {self.boundaries!r} is unknown; use one "
                               f"of {', '.join(PART_BOUNDARIES)}")
+        self.neck_depth = options.neck_depth if options.neck_depth is not None else pipe._setting("neck_depth", 0.0)
+        if not 0.0 <= float(self.neck_depth) <= 2.0:
+            raise ConfigError(f"the model config's pipeline.neck_depth {self.neck_depth!r} is out of range; use a "
+                              "value in [0, 2] (0: off)")
 
     def candidate(self, latent, state, timer, counts):
         """The unclaimed cells inside the latent's field; too few new cells make a duplicate."""
@@ -449,6 +454,8 @@ class AnchoredPolicy(GeneratedPolicy):
                 labels = partition.fill_unclaimed(partition.release_fragments(partition.fill_unclaimed(labels)))
                 labels, kept_positions = partition.drop_small_parts(labels, self.min_part_cells)
                 state.parts[:] = [state.parts[k] for k in kept_positions]
+            if self.neck_depth > 0 and self.options.num_parts is None:
+                labels = self.split_at_necks(labels, state)
             num_parts = int(labels.max()) + 1
             while self.options.num_parts is not None and num_parts < self.options.num_parts:
                 labels = partition.split_largest(labels)
@@ -491,6 +498,21 @@ class AnchoredPolicy(GeneratedPolicy):
                                                                   part.retries, part.position, part.mask_label))
         state.parts[:] = kept
         return kept
+
+    def split_at_necks(self, labels: np.ndarray, state: LoopState) -> np.ndarray:
+        """Split the parts where the input narrows (``partition.split_parts_at_necks``); a piece split off
+        becomes a part with no latent of its own, at its source part's position."""
+        grid = labels.shape[0]
+        segments = partition.neck_segments(self.inside, self.neck_depth * grid / 2.0)
+        max_parts = self.options.max_parts or self.pipe._setting("max_parts", 40)
+        before = int(labels.max()) + 1
+        min_cells = max(self.min_part_cells, int(self.neck_min_share * self.inside.sum()))
+        split = partition.split_parts_at_necks(labels, segments, min_cells, max(max_parts, before))
+        for k in range(before, int(split.max()) + 1):
+            source = state.parts[int(np.bincount(labels[split == k]).argmax())]
+            state.parts.append(GeneratedPart(mesh=None, latent=torch.zeros(0), seed=source.seed, retries=0,
+                                             position=source.position))
+        return split
 
     def textured_visual_maker(self):
         """A function (V, 2) part UVs -> TextureVisuals sharing one banded copy of the input's texture."""

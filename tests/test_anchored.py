@@ -14,6 +14,7 @@ import trimesh
 from PIL import Image
 
 from autopartgen.api import generate_parts
+from autopartgen.errors import ConfigError
 from autopartgen.eval import metrics
 from autopartgen.geometry import partition
 from autopartgen.geometry.extraction import ExtractionStats
@@ -365,6 +366,78 @@ def test_parts_too_small_to_cut_join_a_neighbour():
     assert kept == [0, 2]
     assert set(np.unique(kept_labels[kept_labels >= 0])) == {0, 1}  # renumbered in order
     assert kept_labels[4, 4, 4] == 0 and (kept_labels[1:9, 1:9, 5:9] == 1).all()
+
+
+def voxel_dumbbell():
+    """Two 10-cell cubes joined by a 2x2-cell bar along x, in a 40^3 grid: (inside, left cube, right cube)."""
+    inside = np.zeros((40, 40, 40), bool)
+    left, right = np.zeros_like(inside), np.zeros_like(inside)
+    left[4:14, 15:25, 15:25] = True
+    right[26:36, 15:25, 15:25] = True
+    inside |= left | right
+    inside[14:26, 19:21, 19:21] = True  # the bar
+    return inside, left, right
+
+
+def test_neck_segments_separate_lobes_joined_by_a_thin_bar():
+    inside, left, right = voxel_dumbbell()
+    segments = partition.neck_segments(inside, depth_cells=1.0)
+    assert (segments[~inside] == 0).all() and (segments[inside] > 0).all()
+    # Each cube lies in one basin, and the two basins differ.
+    assert len(np.unique(segments[left])) == 1 and len(np.unique(segments[right])) == 1
+    assert segments[left][0] != segments[right][0]
+    # A neck shallower than asked is no neck: the cubes' distance peaks (5 cells) rise about 4 cells above
+    # the bar's (1 cell), so a depth of 6 leaves one basin; a lone cube is one basin at any depth.
+    assert len(np.unique(partition.neck_segments(inside, depth_cells=6.0)[inside])) == 1
+    assert len(np.unique(partition.neck_segments(left, depth_cells=0.5)[left])) == 1
+
+
+def test_parts_are_split_at_necks_and_small_pieces_rejoin():
+    inside, left, right = voxel_dumbbell()
+    segments = partition.neck_segments(inside, depth_cells=1.0)
+    whole = np.where(inside, 0, partition.OUTSIDE).astype(np.int32)
+    split = partition.split_parts_at_necks(whole, segments, min_cells=100)
+    assert int(split.max()) == 1 and (split[~inside] == partition.OUTSIDE).all() and (split[inside] >= 0).all()
+    assert len(np.unique(split[left])) == 1 and len(np.unique(split[right])) == 1
+    assert split[left][0] != split[right][0]
+    # Too small a piece (a cube is 1,000 cells) or no room under max_parts: no split.
+    assert (partition.split_parts_at_necks(whole, segments, min_cells=2_000)[inside] == 0).all()
+    assert (partition.split_parts_at_necks(whole, segments, min_cells=100, max_parts=1)[inside] == 0).all()
+    # A part spilling one slice over the neck: the slice (100 cells) is too small to stand alone and joins
+    # the part it touches most, the other cube's part; the boundary moves to the neck.
+    labels = np.where(left, 0, np.where(inside, 1, partition.OUTSIDE)).astype(np.int32)
+    labels[26, 15:25, 15:25] = 0
+    moved = partition.split_parts_at_necks(labels, segments, min_cells=200)
+    assert int(moved.max()) == 1
+    assert (moved[right] == moved[27, 20, 20]).all() and (moved[left] == 0).all()
+
+
+def test_neck_depth_splits_a_part_the_model_left_whole(pipe, monkeypatch):
+    """The model stops at once (an end token first): without neck_depth the input is one part; with it
+    the two heads of a dumbbell (joined by a thin bar) become two parts that still tile the input."""
+    monkeypatch.setattr(pipe, "sample_part", lambda *a, **k: torch.zeros(pipe.dit.num_latents, pipe.dit.in_channels))
+    heads = [trimesh.creation.box(extents=(0.8, 0.8, 0.8)).apply_translation((x, 0, 0)) for x in (-1.0, 1.0)]
+    bar = trimesh.creation.cylinder(radius=0.1, height=2.0, sections=16)
+    bar.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, (0, 1, 0)))
+    mesh = heads[0].union(heads[1]).union(bar)
+    whole = pipe.generate(mesh=mesh, options=GenerationOptions(progress=False))
+    assert len(whole.parts) == 1
+    result = pipe.generate(mesh=mesh, options=GenerationOptions(progress=False, neck_depth=0.03))
+    assert len(result.parts) == 2
+    assert sum(part.volume_share for part in result.parts) == pytest.approx(1.0, abs=1e-6)
+    assert sum(part.mesh.volume for part in result.parts) == pytest.approx(mesh.volume, rel=1e-3)
+    # Each head lies in one part (its centre and its far corner), and the two heads in different parts.
+    owner = [[next(k for k, part in enumerate(result.parts) if metrics.points_inside(part.mesh, np.array([point]))[0])
+              for point in ((x, 0.0, 0.0), (x * 1.35, 0.35, 0.35))] for x in (-1.0, 1.0)]
+    assert owner[0][0] == owner[0][1] and owner[1][0] == owner[1][1] and owner[0][0] != owner[1][0]
+
+
+def test_neck_depth_out_of_range_is_refused(pipe, monkeypatch):
+    with pytest.raises(ConfigError, match="--neck-depth"):
+        GenerationOptions(neck_depth=-0.1).validate()
+    monkeypatch.setitem(pipe.config.pipeline, "neck_depth", 5)
+    with pytest.raises(ConfigError, match="pipeline.neck_depth"):
+        pipe.generate(mesh=trimesh.creation.box(), options=GenerationOptions(seed=0, num_steps=2, progress=False))
 
 
 def test_ground_truth_cell_labels_follow_the_part_solids():

@@ -546,6 +546,72 @@ def face_region_labels(vertices: np.ndarray, faces: np.ndarray, labels: np.ndarr
     return labels[index[:, 0], index[:, 1], index[:, 2]]
 
 
+def neck_segments(inside: np.ndarray, depth_cells: float) -> np.ndarray:
+    """Split a solid where it narrows: the watershed basins of its distance-to-surface field.
+
+    Each basin grows from a local thickness maximum that rises at least ``depth_cells`` (in cells) above
+    the saddle joining it to a thicker neighbour (h-maxima), so a rod joined to a plate by a thinner neck,
+    or two lobes joined by a waist, are separate basins, while noise bumps on the distance field are not.
+    scikit-image's h-maxima and watershed do the work; the distance is ``scipy.ndimage``'s exact EDT.
+
+    Args:
+        inside: (G, G, G) bool, the solid's cells.
+        depth_cells: the least depth of a neck, in cells (> 0).
+    Returns:
+        (G, G, G) int32: 0 outside, basins numbered 1..S (the whole solid is basin 1 when no maximum
+        qualifies).
+    """
+    from skimage.morphology import h_maxima
+    from skimage.segmentation import watershed
+
+    inside = np.asarray(inside, bool)
+    # Padding makes the grid border count as outside, so a solid touching it still has a surface there.
+    distance = ndimage.distance_transform_edt(np.pad(inside, 1))[1:-1, 1:-1, 1:-1]
+    markers, count = ndimage.label(h_maxima(distance, depth_cells) & inside)
+    if count == 0:
+        return inside.astype(np.int32)
+    return watershed(-distance, markers, mask=inside).astype(np.int32)
+
+
+def split_parts_at_necks(labels: np.ndarray, segments: np.ndarray, min_cells: int, max_parts: int | None = None
+                         ) -> np.ndarray:
+    """Split each part along the necks of the solid it spans.
+
+    A part's cells are divided by the ``segments`` (:func:`neck_segments`) they lie in. A piece other than
+    the part's largest becomes a part of its own when it holds at least ``min_cells`` cells, largest
+    pieces first while the count stays within ``max_parts``; the other
+    pieces join the part they touch most (as :func:`fill_unclaimed`). Parts keep their numbers, new parts
+    follow them (largest first).
+
+    Args:
+        labels: (G, G, G) label grid, parts 0..K-1, every inside cell labelled.
+        segments: (G, G, G) int, 0 outside, basin ids > 0 inside.
+        min_cells: the least number of cells a piece needs to be split off.
+        max_parts: the most parts after splitting (None: no limit).
+    Returns:
+        A new label grid, parts 0..K'-1 with K <= K' <= max(K, max_parts).
+    """
+    labels = np.asarray(labels)
+    out = labels.copy()
+    num_parts = int(labels.max()) + 1 if (labels >= 0).any() else 0
+    split_offs = []  # (size, part, segment id) of pieces that qualify
+    for k in range(num_parts):
+        part = labels == k
+        pieces, sizes = np.unique(segments[part], return_counts=True)
+        for rank, i in enumerate(np.argsort(-sizes, kind="stable")):
+            if rank == 0:
+                continue  # the largest piece keeps the part's number
+            if sizes[i] >= min_cells:
+                split_offs.append((int(sizes[i]), k, int(pieces[i])))
+            else:
+                out[part & (segments == pieces[i])] = UNCLAIMED
+    split_offs.sort(key=lambda item: -item[0])
+    room = len(split_offs) if max_parts is None else max(max_parts - num_parts, 0)
+    for rank, (_, k, segment) in enumerate(split_offs):
+        out[(labels == k) & (segments == segment)] = num_parts + rank if rank < room else UNCLAIMED
+    return fill_unclaimed(out)
+
+
 def split_largest(labels: np.ndarray) -> np.ndarray:
     """Split the part with the most cells in two across its longest principal axis (at the median).
 
