@@ -376,6 +376,7 @@ class AnchoredPolicy(GeneratedPolicy):
     max_overlap = 0.6  # a candidate whose field lies more than this share on claimed cells is a duplicate
     min_part_cells = 8  # fewer cells vanish when the region boundaries are smoothed: they join a neighbour
     neck_min_share = 0.04  # with neck_depth: a piece split off at a neck holds at least this share of the input
+    neck_max_contact = 1.5  # ... and meets the rest of its part across at most this x cells^(2/3) cell faces
 
     def __init__(self, pipe, options, rng, torch_rng, grid_size, masked, normalization, normalized_mesh,
                  colors: np.ndarray | None = None, keep_generated: bool = False, texture=None):
@@ -467,8 +468,12 @@ class AnchoredPolicy(GeneratedPolicy):
             full = partition.extend_labels(labels)
             regions = partition.region_meshes(full, num_parts)
             face_labels = partition.face_region_labels(self.vertices, self.faces, full)
-            cut = partition.cut_by_regions(self.vertices, self.faces, regions, self.colors, face_labels,
-                                           uv=None if self.texture is None else self.texture[0])
+            uv = None if self.texture is None else self.texture[0]
+            if self.options.keep_components:
+                cut = partition.cut_keeping_components(self.vertices, self.faces, regions, face_labels, self.colors,
+                                                       uv=uv)
+            else:
+                cut = partition.cut_by_regions(self.vertices, self.faces, regions, self.colors, face_labels, uv=uv)
             textured = self.textured_visual_maker() if self.texture is not None else None
             inside_labels = labels[self.inside]
             kept = []
@@ -507,7 +512,8 @@ class AnchoredPolicy(GeneratedPolicy):
         max_parts = self.options.max_parts or self.pipe._setting("max_parts", 40)
         before = int(labels.max()) + 1
         min_cells = max(self.min_part_cells, int(self.neck_min_share * self.inside.sum()))
-        split = partition.split_parts_at_necks(labels, segments, min_cells, max(max_parts, before))
+        split = partition.split_parts_at_necks(labels, segments, min_cells, max(max_parts, before),
+                                               self.neck_max_contact)
         for k in range(before, int(split.max()) + 1):
             source = state.parts[int(np.bincount(labels[split == k]).argmax())]
             state.parts.append(GeneratedPart(mesh=None, latent=torch.zeros(0), seed=source.seed, retries=0,

@@ -412,6 +412,25 @@ def test_parts_are_split_at_necks_and_small_pieces_rejoin():
     assert (moved[right] == moved[27, 20, 20]).all() and (moved[left] == 0).all()
 
 
+def test_a_thin_slice_along_a_wide_interface_stays_with_its_part():
+    """A basin that is a 2-cell slab over a block's whole top meets the block over 400 faces, about 4.6x
+    the 86 faces of a cube of its 800 cells: with max_contact 1.5 it stays with its part (without the
+    limit it splits off); the dumbbell's cubes, joined by the 4-face bar, still split."""
+    block = np.zeros((30, 30, 30), bool)
+    block[5:25, 5:25, 5:17] = True
+    basins = np.where(block, 1, 0).astype(np.int32)
+    basins[5:25, 5:25, 15:17] = 2  # the slab: 20 x 20 x 2 = 800 cells
+    whole = np.where(block, 0, partition.OUTSIDE).astype(np.int32)
+    assert partition.contact_faces(basins == 1, basins == 2) == 400
+    assert int(partition.split_parts_at_necks(whole, basins, min_cells=100).max()) == 1
+    assert int(partition.split_parts_at_necks(whole, basins, min_cells=100, max_contact=1.5).max()) == 0
+    assert int(partition.split_parts_at_necks(whole, basins, min_cells=100, max_contact=5.0).max()) == 1
+    inside, left, right = voxel_dumbbell()
+    segments = partition.neck_segments(inside, depth_cells=1.0)
+    dumbbell = np.where(inside, 0, partition.OUTSIDE).astype(np.int32)
+    assert int(partition.split_parts_at_necks(dumbbell, segments, min_cells=100, max_contact=1.5).max()) == 1
+
+
 def test_neck_depth_splits_a_part_the_model_left_whole(pipe, monkeypatch):
     """The model stops at once (an end token first): without neck_depth the input is one part; with it
     the two heads of a dumbbell (joined by a thin bar) become two parts that still tile the input."""
@@ -430,6 +449,48 @@ def test_neck_depth_splits_a_part_the_model_left_whole(pipe, monkeypatch):
     owner = [[next(k for k, part in enumerate(result.parts) if metrics.points_inside(part.mesh, np.array([point]))[0])
               for point in ((x, 0.0, 0.0), (x * 1.35, 0.35, 0.35))] for x in (-1.0, 1.0)]
     assert owner[0][0] == owner[0][1] and owner[1][0] == owner[1][1] and owner[0][0] != owner[1][0]
+
+
+def test_small_components_go_whole_to_the_part_holding_most_of_them():
+    # Components: 0 (area 4, 3/4 in part 1), 1 (area 2, split evenly), 2 (area 10: over half the input).
+    components = np.array([0, 0, 0, 0, 1, 1, 2])
+    labels = np.array([1, 1, 1, 0, 0, 1, 0])
+    areas = np.array([1, 1, 1, 1, 1, 1, 10], float)
+    whole = partition.whole_component_parts(components, labels, areas)
+    assert whole.tolist() == [1, 1, 1, 1, 0, 0, -1]  # a 1:1 tie goes to the lower part number
+    assert (partition.whole_component_parts(components, labels, areas, min_majority=0.6)[4:] == -1).all()
+    assert (partition.whole_component_parts(np.zeros(7, int), labels, areas) == -1).all()  # one piece: cut
+
+
+def separate_pieces():
+    """Four separate closed boxes, centred on the origin: a long bar from x = -1 to 0.45 and a short one from
+    0.55 to 1 (both across y = 0), a block above them and a plate below."""
+    boxes = [trimesh.creation.box(bounds=bounds) for bounds in (((-1.0, -0.2, -0.3), (0.45, 0.2, 0.3)),
+                                                                 ((0.55, -0.2, -0.3), (1.0, 0.2, 0.3)),
+                                                                 ((-0.3, 0.4, -0.2), (0.3, 1.0, 0.2)),
+                                                                 ((-0.8, -1.0, -0.3), (0.8, -0.4, 0.3)))]
+    return boxes, trimesh.util.concatenate(boxes)
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_an_input_of_separate_pieces_keeps_them_whole(ball_pipe, keep):
+    """Ball parts at x = -0.6, x = +0.6 and y = +0.5 cross the pieces (the second ball claims the long bar's
+    end): with keep_components each piece lands whole in one part, with no cut faces; without it the bar is
+    cut. Either way the parts hold the input's volume."""
+    pipe, calls = ball_pipe
+    boxes, mesh = separate_pieces()
+    result = pipe.generate(mesh=mesh, options=GenerationOptions(progress=False, keep_components=keep))
+    assert sum(part.mesh.volume for part in result.parts) == pytest.approx(mesh.volume, rel=1e-3)
+    cut_faces = sum(int(np.asarray(part.mesh.metadata["cut_faces"]).sum()) for part in result.parts)
+    if not keep:
+        assert cut_faces > 0
+        return
+    assert cut_faces == 0 and len(result.parts) >= 2
+    for box in boxes:  # each box's corners are vertices of exactly one part
+        holders = [k for k, part in enumerate(result.parts)
+                   if np.isclose(np.asarray(part.mesh.vertices)[:, None], box.vertices[None]).all(-1).any(0).all()]
+        assert len(holders) == 1
+    assert all(part.mesh.is_watertight for part in result.parts)
 
 
 def test_neck_depth_out_of_range_is_refused(pipe, monkeypatch):

@@ -461,6 +461,96 @@ def cut_by_regions(vertices: np.ndarray, faces: np.ndarray, regions: list, color
     return parts
 
 
+def input_components(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(F,) the connected component of each triangle, after welding coincident vertices (texture seams and
+    flat shading split a surface's vertices without splitting the surface)."""
+    from autopartgen.geometry.cleanup import face_component_labels
+
+    _, welded = np.unique(np.round(np.asarray(vertices, np.float64), 7), axis=0, return_inverse=True)
+    return face_component_labels(welded.reshape(-1)[np.asarray(faces, np.int64)])
+
+
+def whole_component_parts(components: np.ndarray, face_labels: np.ndarray, face_areas: np.ndarray,
+                          max_component_share: float = 0.5, min_majority: float = 0.5) -> np.ndarray:
+    """Which components of a multi-piece input go to one part whole instead of being cut.
+
+    An asset built from separate pieces (a wheel, a bolt, a link of a robot) rarely wants a piece cut in
+    two. A component is kept whole, in the part holding most of its area, when the input has several
+    components, it holds at most ``max_component_share`` of the input's area (the body of an object that
+    is mostly one piece is still cut as the parts decide) and that part holds at least ``min_majority`` of it.
+
+    Args:
+        components: (F,) component of each triangle (:func:`input_components`).
+        face_labels: (F,) part of each triangle (:func:`face_region_labels`).
+        face_areas: (F,) triangle areas.
+    Returns:
+        (F,) int: the part each triangle's component goes to whole, or -1 where the component is cut.
+    """
+    components = np.asarray(components, np.int64)
+    face_labels = np.asarray(face_labels, np.int64)
+    whole = np.full(len(components), -1, np.int64)
+    num_components = int(components.max()) + 1 if len(components) else 0
+    if num_components < 2:
+        return whole
+    areas = np.asarray(face_areas, np.float64)
+    num_parts = int(face_labels.max()) + 1
+    by_part = np.zeros((num_components, num_parts))
+    np.add.at(by_part, (components, face_labels), areas)
+    component_area = by_part.sum(axis=1)
+    majority = by_part.argmax(axis=1)
+    keep = ((component_area <= max_component_share * max(areas.sum(), 1e-30))
+            & (by_part.max(axis=1) >= min_majority * component_area))
+    whole[keep[components]] = majority[components[keep[components]]]
+    return whole
+
+
+def cut_keeping_components(vertices: np.ndarray, faces: np.ndarray, regions: list, face_labels: np.ndarray,
+                           colors: np.ndarray | None = None, uv: np.ndarray | None = None) -> list[CutPart]:
+    """:func:`cut_by_regions`, except that the components :func:`whole_component_parts` picks go to their
+    part whole (their own triangles, no cut faces); only the rest of the input is cut along the regions.
+    A single-piece input is cut exactly as :func:`cut_by_regions` cuts it. Returns one CutPart per region."""
+    vertices, faces = np.asarray(vertices, np.float64), np.asarray(faces, np.int64)
+    face_areas = np.linalg.norm(np.cross(vertices[faces[:, 1]] - vertices[faces[:, 0]],
+                                         vertices[faces[:, 2]] - vertices[faces[:, 0]]), axis=1) / 2
+    whole = whole_component_parts(input_components(vertices, faces), face_labels, face_areas)
+    if not (whole >= 0).any():
+        return cut_by_regions(vertices, faces, regions, colors, face_labels, uv)
+    rest = whole < 0
+    if rest.any():
+        remainder = _faces_subset(vertices, faces, colors, rest, uv)
+        cut = cut_by_regions(remainder.vertices, remainder.faces, regions, remainder.colors, face_labels[rest],
+                             remainder.uv)
+    else:
+        cut = [None] * len(regions)
+    parts = []
+    for k, piece in enumerate(cut):
+        kept = _faces_subset(vertices, faces, colors, whole == k, uv)
+        kept.closed = _is_closed(kept.vertices, kept.faces)
+        parts.append(kept if piece is None or len(piece.faces) == 0 else _joined(piece, kept))
+    return parts
+
+
+def _is_closed(vertices: np.ndarray, faces: np.ndarray) -> bool:
+    """Whether every edge (between welded vertex positions) is shared by exactly two triangles."""
+    if len(faces) == 0:
+        return False
+    _, welded = np.unique(np.round(vertices, 7), axis=0, return_inverse=True)
+    tris = welded.reshape(-1)[faces]
+    edges = np.sort(np.concatenate([tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [2, 0]]]), axis=1)
+    _, counts = np.unique(edges, axis=0, return_counts=True)
+    return bool((counts == 2).all())
+
+
+def _joined(a: CutPart, b: CutPart) -> CutPart:
+    """Two CutParts of one part as one (b's triangles after a's)."""
+    if len(b.faces) == 0:
+        return a
+    return CutPart(np.concatenate([a.vertices, b.vertices]), np.concatenate([a.faces, b.faces + len(a.vertices)]),
+                   None if a.colors is None else np.concatenate([a.colors, b.colors]),
+                   np.concatenate([a.cut_faces, b.cut_faces]), closed=a.closed and b.closed,
+                   uv=None if a.uv is None else np.concatenate([a.uv, b.uv]))
+
+
 def _resolve_overlaps(solid):
     """One clean solid from shells that may overlap (a model built from interpenetrating pieces): the union
     of its connected shells, so no buried faces end up inside a part."""
@@ -573,13 +663,16 @@ def neck_segments(inside: np.ndarray, depth_cells: float) -> np.ndarray:
     return watershed(-distance, markers, mask=inside).astype(np.int32)
 
 
-def split_parts_at_necks(labels: np.ndarray, segments: np.ndarray, min_cells: int, max_parts: int | None = None
-                         ) -> np.ndarray:
+def split_parts_at_necks(labels: np.ndarray, segments: np.ndarray, min_cells: int, max_parts: int | None = None,
+                         max_contact: float | None = None) -> np.ndarray:
     """Split each part along the necks of the solid it spans.
 
     A part's cells are divided by the ``segments`` (:func:`neck_segments`) they lie in. A piece other than
-    the part's largest becomes a part of its own when it holds at least ``min_cells`` cells, largest
-    pieces first while the count stays within ``max_parts``; the other
+    the part's largest becomes a part of its own when it holds at least ``min_cells`` cells and meets the
+    rest of its part across at most ``max_contact`` x n^(2/3) cell faces (n: its cells; n^(2/3) is the face
+    of a cube of its volume), so that thin shells and slices along a wide interface, which watershed lines
+    cut where flat stretches of the distance field meet, stay with their part. Qualifying pieces are split
+    off largest first while the count stays within ``max_parts``; the other
     pieces join the part they touch most (as :func:`fill_unclaimed`). Parts keep their numbers, new parts
     follow them (largest first).
 
@@ -588,6 +681,7 @@ def split_parts_at_necks(labels: np.ndarray, segments: np.ndarray, min_cells: in
         segments: (G, G, G) int, 0 outside, basin ids > 0 inside.
         min_cells: the least number of cells a piece needs to be split off.
         max_parts: the most parts after splitting (None: no limit).
+        max_contact: see above (None: no limit).
     Returns:
         A new label grid, parts 0..K'-1 with K <= K' <= max(K, max_parts).
     """
@@ -601,15 +695,27 @@ def split_parts_at_necks(labels: np.ndarray, segments: np.ndarray, min_cells: in
         for rank, i in enumerate(np.argsort(-sizes, kind="stable")):
             if rank == 0:
                 continue  # the largest piece keeps the part's number
-            if sizes[i] >= min_cells:
+            piece = part & (segments == pieces[i])
+            if sizes[i] >= min_cells and (max_contact is None
+                                          or contact_faces(piece, part & ~piece) <= max_contact * sizes[i] ** (2 / 3)):
                 split_offs.append((int(sizes[i]), k, int(pieces[i])))
             else:
-                out[part & (segments == pieces[i])] = UNCLAIMED
+                out[piece] = UNCLAIMED
     split_offs.sort(key=lambda item: -item[0])
     room = len(split_offs) if max_parts is None else max(max_parts - num_parts, 0)
     for rank, (_, k, segment) in enumerate(split_offs):
         out[(labels == k) & (segments == segment)] = num_parts + rank if rank < room else UNCLAIMED
     return fill_unclaimed(out)
+
+
+def contact_faces(a: np.ndarray, b: np.ndarray) -> int:
+    """The number of cell faces between two (G, G, G) bool cell sets (6-neighbour pairs, one in each)."""
+    count = 0
+    for axis in range(3):
+        lower = tuple(slice(None, -1) if i == axis else slice(None) for i in range(3))
+        upper = tuple(slice(1, None) if i == axis else slice(None) for i in range(3))
+        count += int((a[lower] & b[upper]).sum()) + int((b[lower] & a[upper]).sum())
+    return count
 
 
 def split_largest(labels: np.ndarray) -> np.ndarray:
