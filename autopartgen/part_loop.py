@@ -377,6 +377,7 @@ class AnchoredPolicy(GeneratedPolicy):
     min_part_cells = 8  # fewer cells vanish when the region boundaries are smoothed: they join a neighbour
     neck_min_share = 0.04  # with neck_depth: a piece split off at a neck holds at least this share of the input
     neck_max_contact = 1.5  # ... and meets the rest of its part across at most this x cells^(2/3) cell faces
+    piece_min_share = 0.01  # keep_components: a separate piece with this share of the input's area gets its own part
 
     def __init__(self, pipe, options, rng, torch_rng, grid_size, masked, normalization, normalized_mesh,
                  colors: np.ndarray | None = None, keep_generated: bool = False, texture=None):
@@ -465,21 +466,13 @@ class AnchoredPolicy(GeneratedPolicy):
                 num_parts += 1
                 state.parts.append(GeneratedPart(mesh=None, latent=torch.zeros(0), seed=self.options.seed,
                                                  retries=0, position=state.parts[-1].position))
-            full = partition.extend_labels(labels)
-            regions = partition.region_meshes(full, num_parts)
-            face_labels = partition.face_region_labels(self.vertices, self.faces, full)
-            uv = None if self.texture is None else self.texture[0]
-            if self.options.keep_components:
-                cut = partition.cut_keeping_components(self.vertices, self.faces, regions, face_labels, self.colors,
-                                                       uv=uv)
-            else:
-                cut = partition.cut_by_regions(self.vertices, self.faces, regions, self.colors, face_labels, uv=uv)
+            cut, labels = self.cut_input(labels, state)
             textured = self.textured_visual_maker() if self.texture is not None else None
             inside_labels = labels[self.inside]
             kept = []
             for k, (part, piece) in enumerate(zip(state.parts, cut)):
-                if len(piece.faces) == 0:
-                    logger.warning("part %d holds none of the input after the cut; dropped", k)
+                if len(piece.faces) == 0:  # e.g. slices of pieces that went whole to other parts
+                    logger.info("part %d holds none of the input after the cut; dropped", k)
                     continue
                 mesh = trimesh.Trimesh(piece.vertices, piece.faces, process=False)
                 if piece.uv is not None and textured is not None:
@@ -504,15 +497,45 @@ class AnchoredPolicy(GeneratedPolicy):
         state.parts[:] = kept
         return kept
 
+    @property
+    def max_parts(self) -> int:
+        return self.options.max_parts or self.pipe._setting("max_parts", 40)
+
+    def cut_input(self, labels: np.ndarray, state: LoopState) -> tuple[list, np.ndarray]:
+        """Cut the input along the parts' regions of ``labels`` (parts 0..K-1 = ``state.parts``).
+
+        With ``keep_components`` (and no exact ``num_parts``) an input built from separate pieces keeps
+        them whole (``partition.whole_component_parts``), and sizable pieces grouped in one part get parts
+        of their own (``partition.separate_whole_components``), appended to ``state.parts``. Returns the
+        CutParts (one per part) and the label grid the parts' volume shares are read from."""
+        num_parts = int(labels.max()) + 1
+        full = partition.extend_labels(labels)
+        regions = partition.region_meshes(full, num_parts)
+        face_labels = partition.face_region_labels(self.vertices, self.faces, full)
+        uv = None if self.texture is None else self.texture[0]
+        if not self.options.keep_components or self.options.num_parts is not None:
+            return partition.cut_by_regions(self.vertices, self.faces, regions, self.colors, face_labels, uv=uv), labels
+        areas = partition.face_areas(self.vertices, self.faces)
+        components = partition.input_components(self.vertices, self.faces)
+        whole = partition.whole_component_parts(components, face_labels, areas, min_majority=0.0)
+        holding = np.union1d(whole[whole >= 0], face_labels[whole < 0])  # the parts that keep any triangle
+        whole, sources = partition.separate_whole_components(whole, components, areas, num_parts,
+                                                             self.piece_min_share, self.max_parts - len(holding))
+        for source in sources:
+            state.parts.append(GeneratedPart(mesh=None, latent=torch.zeros(0), seed=state.parts[source].seed,
+                                             retries=0, position=state.parts[source].position))
+        cut = partition.cut_keeping_components(self.vertices, self.faces, regions, face_labels, whole, self.colors,
+                                               uv=uv)
+        return cut, partition.relabel_whole_components(labels, self.vertices, self.faces, whole)
+
     def split_at_necks(self, labels: np.ndarray, state: LoopState) -> np.ndarray:
         """Split the parts where the input narrows (``partition.split_parts_at_necks``); a piece split off
         becomes a part with no latent of its own, at its source part's position."""
         grid = labels.shape[0]
         segments = partition.neck_segments(self.inside, self.neck_depth * grid / 2.0)
-        max_parts = self.options.max_parts or self.pipe._setting("max_parts", 40)
         before = int(labels.max()) + 1
         min_cells = max(self.min_part_cells, int(self.neck_min_share * self.inside.sum()))
-        split = partition.split_parts_at_necks(labels, segments, min_cells, max(max_parts, before),
+        split = partition.split_parts_at_necks(labels, segments, min_cells, max(self.max_parts, before),
                                                self.neck_max_contact)
         for k in range(before, int(split.max()) + 1):
             source = state.parts[int(np.bincount(labels[split == k]).argmax())]

@@ -460,6 +460,27 @@ def test_small_components_go_whole_to_the_part_holding_most_of_them():
     assert whole.tolist() == [1, 1, 1, 1, 0, 0, -1]  # a 1:1 tie goes to the lower part number
     assert (partition.whole_component_parts(components, labels, areas, min_majority=0.6)[4:] == -1).all()
     assert (partition.whole_component_parts(np.zeros(7, int), labels, areas) == -1).all()  # one piece: cut
+    # With min_majority 0 (the pipeline's) a piece always goes whole to the part holding most of it.
+    assert partition.whole_component_parts(components, labels, areas, min_majority=0.0).tolist() == [1, 1, 1, 1,
+                                                                                                   0, 0, -1]
+
+
+def test_sizable_pieces_in_one_part_get_parts_of_their_own():
+    # Part 0 holds components 0 (area 5), 1 (area 3) and 2 (area 0.5); part 1 holds component 3 (area 1.5);
+    # component 4 (area 10) is cut.
+    components = np.array([0, 0, 0, 0, 0, 1, 1, 1, 2, 3, 4])
+    whole = np.array([0, 0, 0, 0, 0, 0, 0, 0, 0, 1, -1])
+    areas = np.array([1, 1, 1, 1, 1, 1, 1, 1, 0.5, 1.5, 10])
+    new, sources = partition.separate_whole_components(whole, components, areas, num_parts=2, min_share=0.1)
+    # 0.1 of the area (21) is 2.1: components 0 and 1 are sizable; 0, the larger, stays in part 0, 1 moves to
+    # the new part 2; component 2 (too small) stays; part 1 has one piece only.
+    assert new.tolist() == [0, 0, 0, 0, 0, 2, 2, 2, 0, 1, -1] and sources == [0]
+    same, none = partition.separate_whole_components(whole, components, areas, num_parts=2, min_share=0.1,
+                                                     max_new=0)
+    assert same.tolist() == whole.tolist() and none == []
+    # A lower bar makes component 3 sizable too, but it is alone in its part; component 2 (0.5) now moves.
+    new, sources = partition.separate_whole_components(whole, components, areas, num_parts=2, min_share=0.02)
+    assert new.tolist() == [0, 0, 0, 0, 0, 2, 2, 2, 3, 1, -1] and sources == [0, 0]
 
 
 def separate_pieces():
@@ -485,12 +506,15 @@ def test_an_input_of_separate_pieces_keeps_them_whole(ball_pipe, keep):
     if not keep:
         assert cut_faces > 0
         return
-    assert cut_faces == 0 and len(result.parts) >= 2
-    for box in boxes:  # each box's corners are vertices of exactly one part
-        holders = [k for k, part in enumerate(result.parts)
-                   if np.isclose(np.asarray(part.mesh.vertices)[:, None], box.vertices[None]).all(-1).any(0).all()]
-        assert len(holders) == 1
+    # Every piece holds over 1 % of the input's area: each is a part of its own, whole (its 8 corners
+    # and 12 triangles, nothing else).
+    assert cut_faces == 0 and len(result.parts) == len(boxes)
+    for part in result.parts:
+        matches = [box for box in boxes if len(part.mesh.faces) == 12
+                   and np.isclose(np.asarray(part.mesh.vertices)[:, None], box.vertices[None]).all(-1).any(0).all()]
+        assert len(matches) == 1
     assert all(part.mesh.is_watertight for part in result.parts)
+    assert sum(part.volume_share for part in result.parts) == pytest.approx(1.0, abs=1e-6)
 
 
 def test_neck_depth_out_of_range_is_refused(pipe, monkeypatch):

@@ -504,24 +504,95 @@ def whole_component_parts(components: np.ndarray, face_labels: np.ndarray, face_
     return whole
 
 
+def face_areas(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(F,) the area of each triangle."""
+    corners = np.asarray(vertices, np.float64)[np.asarray(faces, np.int64)]
+    return np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1) / 2
+
+
+def separate_whole_components(whole: np.ndarray, components: np.ndarray, areas: np.ndarray, num_parts: int,
+                              min_share: float, max_new: int | None = None) -> tuple[np.ndarray, list[int]]:
+    """Give each sizable piece of a multi-piece input a part of its own.
+
+    When one part holds several whole components (:func:`whole_component_parts`) that each cover at least
+    ``min_share`` of the input's surface area, the largest stays in the part and each other becomes a new
+    part, at most ``max_new`` of them, largest first: an asset's authored pieces (a seat,
+    a leg, a wheel) are split apart even where the model grouped them; smaller pieces (a bolt) stay with
+    the part holding them.
+
+    Args:
+        whole: (F,) part of each triangle's whole component, -1 where it is cut.
+        components: (F,) component of each triangle.
+        areas: (F,) triangle areas.
+        num_parts: the parts so far (new parts are numbered from it).
+        min_share: the least share of the input's area of a piece split off.
+        max_new: the most new parts (None: no limit).
+    Returns:
+        (the new ``whole`` (F,), the part each new part came from).
+    """
+    whole = np.asarray(whole, np.int64).copy()
+    components = np.asarray(components, np.int64)
+    component_area = np.bincount(components, weights=areas)
+    owner = np.full(len(component_area), -1, np.int64)
+    owner[components] = whole
+    sizable = np.flatnonzero((owner >= 0) & (component_area >= min_share * max(float(np.sum(areas)), 1e-30)))
+    candidates = []  # (area, component, part) of every sizable component but its part's largest
+    for part in np.unique(owner[sizable]):
+        members = sizable[owner[sizable] == part]
+        members = members[np.argsort(-component_area[members], kind="stable")]
+        candidates += [(component_area[c], int(c), int(part)) for c in members[1:]]
+    candidates.sort(key=lambda item: -item[0])
+    room = len(candidates) if max_new is None else max(max_new, 0)
+    sources = []
+    for _, component, part in candidates[:room]:
+        whole[components == component] = num_parts + len(sources)
+        sources.append(part)
+    return whole, sources
+
+
+def relabel_whole_components(labels: np.ndarray, vertices: np.ndarray, faces: np.ndarray, whole: np.ndarray
+                             ) -> np.ndarray:
+    """The label grid with each labelled cell whose nearest triangle (by centroid) belongs to a whole
+    component given to that component's part: the cells the kept-whole pieces hold, for volume shares."""
+    from scipy.spatial import cKDTree
+
+    labels = labels.copy()
+    cells = np.argwhere(labels >= 0)
+    if len(cells) == 0 or not (np.asarray(whole) >= 0).any():
+        return labels
+    centroids = np.asarray(vertices, np.float64)[np.asarray(faces, np.int64)].mean(axis=1)
+    _, nearest = cKDTree(centroids).query(cell_centres(cells, labels.shape[0]))
+    part = np.asarray(whole)[nearest]
+    moved = part >= 0
+    labels[tuple(cells[moved].T)] = part[moved]
+    return labels
+
+
 def cut_keeping_components(vertices: np.ndarray, faces: np.ndarray, regions: list, face_labels: np.ndarray,
-                           colors: np.ndarray | None = None, uv: np.ndarray | None = None) -> list[CutPart]:
-    """:func:`cut_by_regions`, except that the components :func:`whole_component_parts` picks go to their
-    part whole (their own triangles, no cut faces); only the rest of the input is cut along the regions.
-    A single-piece input is cut exactly as :func:`cut_by_regions` cuts it. Returns one CutPart per region."""
+                           whole: np.ndarray, colors: np.ndarray | None = None, uv: np.ndarray | None = None
+                           ) -> list[CutPart]:
+    """:func:`cut_by_regions`, except that whole components go to their part whole (their own triangles,
+    no cut faces); only the rest of the input is cut along the regions.
+
+    Args:
+        vertices, faces, regions, colors, uv: as :func:`cut_by_regions`.
+        face_labels: (F,) the region of each triangle (:func:`face_region_labels`).
+        whole: (F,) the part of each triangle's whole component, -1 where it is cut
+            (:func:`whole_component_parts`, :func:`separate_whole_components`); parts numbered from
+            ``len(regions)`` on are made of whole components only.
+    Returns:
+        one CutPart per part: ``max(len(regions), whole.max() + 1)``.
+    """
     vertices, faces = np.asarray(vertices, np.float64), np.asarray(faces, np.int64)
-    face_areas = np.linalg.norm(np.cross(vertices[faces[:, 1]] - vertices[faces[:, 0]],
-                                         vertices[faces[:, 2]] - vertices[faces[:, 0]]), axis=1) / 2
-    whole = whole_component_parts(input_components(vertices, faces), face_labels, face_areas)
+    whole = np.asarray(whole, np.int64)
     if not (whole >= 0).any():
         return cut_by_regions(vertices, faces, regions, colors, face_labels, uv)
     rest = whole < 0
+    cut: list = [None] * max(len(regions), int(whole.max()) + 1)
     if rest.any():
         remainder = _faces_subset(vertices, faces, colors, rest, uv)
-        cut = cut_by_regions(remainder.vertices, remainder.faces, regions, remainder.colors, face_labels[rest],
-                             remainder.uv)
-    else:
-        cut = [None] * len(regions)
+        cut[:len(regions)] = cut_by_regions(remainder.vertices, remainder.faces, regions, remainder.colors,
+                                            np.asarray(face_labels)[rest], remainder.uv)
     parts = []
     for k, piece in enumerate(cut):
         kept = _faces_subset(vertices, faces, colors, whole == k, uv)
