@@ -483,6 +483,21 @@ def test_sizable_pieces_in_one_part_get_parts_of_their_own():
     assert new.tolist() == [0, 0, 0, 0, 0, 2, 2, 2, 3, 1, -1] and sources == [0, 0]
 
 
+def test_pieces_kept_whole_leave_out_triangles_with_no_area():
+    """Two boxes kept whole, and two degenerate triangles (a corner repeated) glued to the first box's
+    corner: they hold no surface and would open the box, so they are left out and both parts stay closed."""
+    boxes = [trimesh.creation.box(bounds=bounds) for bounds in (((-1, -1, -1), (0, 0, 0)), ((0.5, 0, 0), (1, 1, 1)))]
+    vertices = np.concatenate([boxes[0].vertices, boxes[1].vertices])
+    faces = np.concatenate([boxes[0].faces, boxes[1].faces + 8])
+    corner = boxes[0].vertices[0]
+    vertices = np.concatenate([vertices, [corner, corner + 0.3, corner + 0.3]])
+    faces = np.concatenate([faces, [[16, 17, 18], [16, 18, 17]]])
+    whole = np.array([0] * 12 + [1] * 12 + [0, 0])
+    parts = partition.cut_keeping_components(vertices, faces, [None, None], np.zeros(len(faces), int), whole)
+    assert [len(part.faces) for part in parts] == [12, 12] and all(part.closed for part in parts)
+    assert all(trimesh.Trimesh(part.vertices, part.faces).is_watertight for part in parts)
+
+
 def separate_pieces():
     """Four separate closed boxes, centred on the origin: a long bar from x = -1 to 0.45 and a short one from
     0.55 to 1 (both across y = 0), a block above them and a plate below."""

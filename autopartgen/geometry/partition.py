@@ -466,8 +466,13 @@ def input_components(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     flat shading split a surface's vertices without splitting the surface)."""
     from autopartgen.geometry.cleanup import face_component_labels
 
+    return face_component_labels(welded_faces(vertices, faces))
+
+
+def welded_faces(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(F, 3) the faces over vertices welded by position (to 1e-7 in the [-1, 1] frame)."""
     _, welded = np.unique(np.round(np.asarray(vertices, np.float64), 7), axis=0, return_inverse=True)
-    return face_component_labels(welded.reshape(-1)[np.asarray(faces, np.int64)])
+    return welded.reshape(-1)[np.asarray(faces, np.int64)]
 
 
 def whole_component_parts(components: np.ndarray, face_labels: np.ndarray, face_areas: np.ndarray,
@@ -572,7 +577,9 @@ def cut_keeping_components(vertices: np.ndarray, faces: np.ndarray, regions: lis
                            whole: np.ndarray, colors: np.ndarray | None = None, uv: np.ndarray | None = None
                            ) -> list[CutPart]:
     """:func:`cut_by_regions`, except that whole components go to their part whole (their own triangles,
-    no cut faces); only the rest of the input is cut along the regions.
+    no cut faces); only the rest of the input is cut along the regions. Triangles with two corners at one
+    position (no area, no surface) are left out, as the boolean cut leaves them out: kept, they would open
+    the closed piece they touch.
 
     Args:
         vertices, faces, regions, colors, uv: as :func:`cut_by_regions`.
@@ -587,7 +594,9 @@ def cut_keeping_components(vertices: np.ndarray, faces: np.ndarray, regions: lis
     whole = np.asarray(whole, np.int64)
     if not (whole >= 0).any():
         return cut_by_regions(vertices, faces, regions, colors, face_labels, uv)
-    rest = whole < 0
+    welded = welded_faces(vertices, faces)
+    proper = (welded[:, 0] != welded[:, 1]) & (welded[:, 1] != welded[:, 2]) & (welded[:, 2] != welded[:, 0])
+    rest = (whole < 0) & proper
     cut: list = [None] * max(len(regions), int(whole.max()) + 1)
     if rest.any():
         remainder = _faces_subset(vertices, faces, colors, rest, uv)
@@ -595,7 +604,7 @@ def cut_keeping_components(vertices: np.ndarray, faces: np.ndarray, regions: lis
                                             np.asarray(face_labels)[rest], remainder.uv)
     parts = []
     for k, piece in enumerate(cut):
-        kept = _faces_subset(vertices, faces, colors, whole == k, uv)
+        kept = _faces_subset(vertices, faces, colors, (whole == k) & proper, uv)
         kept.closed = _is_closed(kept.vertices, kept.faces)
         parts.append(kept if piece is None or len(piece.faces) == 0 else _joined(piece, kept))
     return parts
@@ -605,8 +614,7 @@ def _is_closed(vertices: np.ndarray, faces: np.ndarray) -> bool:
     """Whether every edge (between welded vertex positions) is shared by exactly two triangles."""
     if len(faces) == 0:
         return False
-    _, welded = np.unique(np.round(vertices, 7), axis=0, return_inverse=True)
-    tris = welded.reshape(-1)[faces]
+    tris = welded_faces(vertices, faces)
     edges = np.sort(np.concatenate([tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [2, 0]]]), axis=1)
     _, counts = np.unique(edges, axis=0, return_counts=True)
     return bool((counts == 2).all())
