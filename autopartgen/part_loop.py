@@ -472,7 +472,7 @@ class AnchoredPolicy(GeneratedPolicy):
             kept = []
             for k, (part, piece) in enumerate(zip(state.parts, cut)):
                 if len(piece.faces) == 0:  # e.g. slices of pieces that went whole to other parts
-                    logger.info("part %d holds none of the input after the cut; dropped", k)
+                    logger.debug("part %d holds none of the input after the cut; dropped", k)
                     continue
                 mesh = trimesh.Trimesh(piece.vertices, piece.faces, process=False)
                 if piece.uv is not None and textured is not None:
