@@ -578,8 +578,8 @@ class AutoPartGen:
                 with timer("history_encode"):
                     history = self.encode_cloud(policy.history_cloud(state), policy.torch_rng,
                                                 options.sample_posterior)
-        bar.total = bar.n  # the bar ends full at the stop, with how many parts and why
-        bar.set_postfix_str(f"{len(state.parts)} parts, {stop_reason}")
+        bar.total = bar.n  # the bar ends full at the stop, with how many samples were accepted and why
+        bar.set_postfix_str(f"{len(state.parts)} accepted, {stop_reason}")  # the cut may split or merge them
         bar.close()
         return state, stop_reason
 
