@@ -38,8 +38,8 @@ from autopartgen.geometry import partition
 from autopartgen.geometry.texture import add_plain_band, band_uv
 from autopartgen.geometry.normalize import invert_normalization
 from autopartgen.geometry.overlap import containment_ratio, overlap_ratio, volumetric_overlap
-from autopartgen.geometry.cleanup import taubin_smooth
-from autopartgen.geometry.sampling import MeshSurface, farthest_point_sample, sample_surface
+from autopartgen.geometry.cleanup import face_component_labels, taubin_smooth
+from autopartgen.geometry.sampling import MeshSurface, farthest_point_sample, sample_surface, triangle_areas
 from autopartgen.errors import ConfigError
 from autopartgen.options import PART_BOUNDARIES, GenerationOptions
 from autopartgen.sampling import is_end_latent
@@ -515,8 +515,9 @@ class AnchoredPolicy(GeneratedPolicy):
         uv = None if self.texture is None else self.texture[0]
         if not self.options.keep_components or self.options.num_parts is not None:
             return partition.cut_by_regions(self.vertices, self.faces, regions, self.colors, face_labels, uv=uv), labels
-        areas = partition.face_areas(self.vertices, self.faces)
-        components = partition.input_components(self.vertices, self.faces)
+        areas = triangle_areas(self.vertices, self.faces)
+        welded = partition.welded_faces(self.vertices, self.faces)
+        components = face_component_labels(welded)
         whole = partition.whole_component_parts(components, face_labels, areas, min_majority=0.0)
         holding = np.union1d(whole[whole >= 0], face_labels[whole < 0])  # the parts that keep any triangle
         whole, sources = partition.separate_whole_components(whole, components, areas, num_parts,
@@ -525,7 +526,7 @@ class AnchoredPolicy(GeneratedPolicy):
             state.parts.append(GeneratedPart(mesh=None, latent=torch.zeros(0), seed=state.parts[source].seed,
                                              retries=0, position=state.parts[source].position))
         cut = partition.cut_keeping_components(self.vertices, self.faces, regions, face_labels, whole, self.colors,
-                                               uv=uv)
+                                               uv=uv, welded=welded)
         return cut, partition.relabel_whole_components(labels, self.vertices, self.faces, whole)
 
     def split_at_necks(self, labels: np.ndarray, state: LoopState) -> np.ndarray:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from autopartgen.geometry.topology import every_edge_in_two_faces
 from autopartgen.geometry.voxels import grid_centres, parity_votes, surface_voxels
 
 logger = logging.getLogger(__name__)
@@ -461,16 +462,10 @@ def cut_by_regions(vertices: np.ndarray, faces: np.ndarray, regions: list, color
     return parts
 
 
-def input_components(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """(F,) the connected component of each triangle, after welding coincident vertices (texture seams and
-    flat shading split a surface's vertices without splitting the surface)."""
-    from autopartgen.geometry.cleanup import face_component_labels
-
-    return face_component_labels(welded_faces(vertices, faces))
-
-
 def welded_faces(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """(F, 3) the faces over vertices welded by position (to 1e-7 in the [-1, 1] frame)."""
+    """(F, 3) the faces over vertices welded by position (to 1e-7 in the [-1, 1] frame): texture seams and
+    flat shading split a surface's vertices without splitting the surface. Pass them to
+    ``cleanup.face_component_labels`` for the input's pieces, and to :func:`cut_keeping_components`."""
     _, welded = np.unique(np.round(np.asarray(vertices, np.float64), 7), axis=0, return_inverse=True)
     return welded.reshape(-1)[np.asarray(faces, np.int64)]
 
@@ -485,7 +480,8 @@ def whole_component_parts(components: np.ndarray, face_labels: np.ndarray, face_
     is mostly one piece is still cut as the parts decide) and that part holds at least ``min_majority`` of it.
 
     Args:
-        components: (F,) component of each triangle (:func:`input_components`).
+        components: (F,) component of each triangle (``cleanup.face_component_labels`` of
+            :func:`welded_faces`).
         face_labels: (F,) part of each triangle (:func:`face_region_labels`).
         face_areas: (F,) triangle areas.
     Returns:
@@ -507,12 +503,6 @@ def whole_component_parts(components: np.ndarray, face_labels: np.ndarray, face_
             & (by_part.max(axis=1) >= min_majority * component_area))
     whole[keep[components]] = majority[components[keep[components]]]
     return whole
-
-
-def face_areas(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """(F,) the area of each triangle."""
-    corners = np.asarray(vertices, np.float64)[np.asarray(faces, np.int64)]
-    return np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1) / 2
 
 
 def separate_whole_components(whole: np.ndarray, components: np.ndarray, areas: np.ndarray, num_parts: int,
@@ -574,8 +564,8 @@ def relabel_whole_components(labels: np.ndarray, vertices: np.ndarray, faces: np
 
 
 def cut_keeping_components(vertices: np.ndarray, faces: np.ndarray, regions: list, face_labels: np.ndarray,
-                           whole: np.ndarray, colors: np.ndarray | None = None, uv: np.ndarray | None = None
-                           ) -> list[CutPart]:
+                           whole: np.ndarray, colors: np.ndarray | None = None, uv: np.ndarray | None = None,
+                           welded: np.ndarray | None = None) -> list[CutPart]:
     """:func:`cut_by_regions`, except that whole components go to their part whole (their own triangles,
     no cut faces); only the rest of the input is cut along the regions. Triangles with two corners at one
     position (no area, no surface) are left out, as the boolean cut leaves them out: kept, they would open
@@ -587,6 +577,7 @@ def cut_keeping_components(vertices: np.ndarray, faces: np.ndarray, regions: lis
         whole: (F,) the part of each triangle's whole component, -1 where it is cut
             (:func:`whole_component_parts`, :func:`separate_whole_components`); parts numbered from
             ``len(regions)`` on are made of whole components only.
+        welded: (F, 3) :func:`welded_faces` of the input, if the caller has them (else computed here).
     Returns:
         one CutPart per part: ``max(len(regions), whole.max() + 1)``.
     """
@@ -594,7 +585,7 @@ def cut_keeping_components(vertices: np.ndarray, faces: np.ndarray, regions: lis
     whole = np.asarray(whole, np.int64)
     if not (whole >= 0).any():
         return cut_by_regions(vertices, faces, regions, colors, face_labels, uv)
-    welded = welded_faces(vertices, faces)
+    welded = welded_faces(vertices, faces) if welded is None else np.asarray(welded, np.int64)
     proper = (welded[:, 0] != welded[:, 1]) & (welded[:, 1] != welded[:, 2]) & (welded[:, 2] != welded[:, 0])
     rest = (whole < 0) & proper
     cut: list = [None] * max(len(regions), int(whole.max()) + 1)
@@ -604,20 +595,11 @@ def cut_keeping_components(vertices: np.ndarray, faces: np.ndarray, regions: lis
                                             np.asarray(face_labels)[rest], remainder.uv)
     parts = []
     for k, piece in enumerate(cut):
-        kept = _faces_subset(vertices, faces, colors, (whole == k) & proper, uv)
-        kept.closed = _is_closed(kept.vertices, kept.faces)
+        keep = (whole == k) & proper
+        kept = _faces_subset(vertices, faces, colors, keep, uv)
+        kept.closed = every_edge_in_two_faces(welded[keep])
         parts.append(kept if piece is None or len(piece.faces) == 0 else _joined(piece, kept))
     return parts
-
-
-def _is_closed(vertices: np.ndarray, faces: np.ndarray) -> bool:
-    """Whether every edge (between welded vertex positions) is shared by exactly two triangles."""
-    if len(faces) == 0:
-        return False
-    tris = welded_faces(vertices, faces)
-    edges = np.sort(np.concatenate([tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [2, 0]]]), axis=1)
-    _, counts = np.unique(edges, axis=0, return_counts=True)
-    return bool((counts == 2).all())
 
 
 def _joined(a: CutPart, b: CutPart) -> CutPart:
