@@ -98,11 +98,16 @@ class GenerationOptions:
     neck_depth: float | None = _option(None, "with --parts input: once the parts are chosen, split a part where "
                                        "the input narrows by at least this much (in units of the [-1, 1] "
                                        "frame the input is scaled to) and the piece holds at least 4 % of the input; "
-                                       "0: off; default: the config's (off)", low=0.0, high=2.0)
+                                       "0: off; default: the config's (off); unused while the model's region merger "
+                                       "runs (--merge-regions)", low=0.0, high=2.0)
     keep_components: bool = _option(True, "with --parts input: an input built from separate pieces keeps each "
                                     "piece whole, in the part holding most of it (unless the piece is half "
                                     "the input or more, or no part holds half of it), and pieces with 1 % of "
                                     "the input's area or more get parts of their own; off with --num-parts")
+    merge_regions: bool = _option(True, "with --parts input and a model that has a region merger (the shipped "
+                                  "one does): cut the input's solid into basins where it narrows and let the "
+                                  "merger join them into parts, reading the DiT's claims; replaces "
+                                  "--neck-depth; off with --num-parts")
     num_steps: int | None = _option(None, "diffusion sampler steps (default: the config's)", low=1,
                                      high=MAX_STEPS)
     whole_cfg_scale: float | None = _option(None, "guidance of the whole-object latent sampled from an image",

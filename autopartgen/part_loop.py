@@ -34,7 +34,7 @@ import numpy as np
 import torch
 import trimesh
 
-from autopartgen.geometry import partition
+from autopartgen.geometry import partition, regions
 from autopartgen.geometry.texture import add_plain_band, band_uv
 from autopartgen.geometry.normalize import invert_normalization
 from autopartgen.geometry.overlap import containment_ratio, overlap_ratio, volumetric_overlap
@@ -399,6 +399,17 @@ class AnchoredPolicy(GeneratedPolicy):
             raise ConfigError(f"the model config's pipeline.part_boundaries {self.boundaries!r} is unknown; use one "
                               f"of {', '.join(PART_BOUNDARIES)}")
         self.neck_depth = options.neck_depth if options.neck_depth is not None else pipe._setting("neck_depth", 0.0)
+        self.merges_regions = (pipe.region_merger is not None and options.merge_regions
+                               and options.num_parts is None)
+        self.merge_threshold = float(pipe._setting("merge_threshold", 0.5))
+        self.merge_threshold_below_claims = float(pipe._setting("merge_threshold_below_claims", self.merge_threshold))
+        self.basin_spacing = float(pipe._setting("basin_spacing", 0.125))
+        if not (0.0 < self.merge_threshold < 1.0 and 0.0 < self.merge_threshold_below_claims < 1.0
+                and 0.0 < self.basin_spacing <= 2.0):
+            raise ConfigError(f"the model config's pipeline.merge_threshold {self.merge_threshold!r}, "
+                              f"merge_threshold_below_claims {self.merge_threshold_below_claims!r} or basin_spacing "
+                              f"{self.basin_spacing!r} is out of range; use values in (0, 1), (0, 1) and (0, 2]")
+        self.anchor_claims: tuple | None = None
         if not 0.0 <= float(self.neck_depth) <= 2.0:
             raise ConfigError(f"the model config's pipeline.neck_depth {self.neck_depth!r} is out of range; use a "
                               "value in [0, 2] (0: off)")
@@ -456,7 +467,10 @@ class AnchoredPolicy(GeneratedPolicy):
                 labels = partition.fill_unclaimed(partition.release_fragments(partition.fill_unclaimed(labels)))
                 labels, kept_positions = partition.drop_small_parts(labels, self.min_part_cells)
                 state.parts[:] = [state.parts[k] for k in kept_positions]
-            if self.neck_depth > 0 and self.options.num_parts is None:
+            self.anchor_claims = (self.inside.copy(), labels.copy())
+            if self.merges_regions:
+                labels = self.merge_regions(labels, state)
+            elif self.neck_depth > 0 and self.options.num_parts is None:
                 labels = self.split_at_necks(labels, state)
             num_parts = int(labels.max()) + 1
             while self.options.num_parts is not None and num_parts < self.options.num_parts:
@@ -528,6 +542,39 @@ class AnchoredPolicy(GeneratedPolicy):
         cut = partition.cut_keeping_components(self.vertices, self.faces, regions, face_labels, whole, self.colors,
                                                uv=uv, welded=welded)
         return cut, partition.relabel_whole_components(labels, self.vertices, self.faces, whole)
+
+    def merge_regions(self, labels: np.ndarray, state: LoopState) -> np.ndarray:
+        """Re-draw the parts as merged basins of the solid (``geometry/regions.py``, scored by the model's
+        region merger, which reads the claims in ``labels``; below the claimed part count a merge needs
+        ``merge_threshold_below_claims``). Each merged region becomes a part: the claimed
+        part holding most of it keeps its latent for its largest region; its further regions are parts with
+        no latent at its position; a claimed part that holds most of no region is dropped."""
+        grid = labels.shape[0]
+        depth = regions.depth_field(self.inside)
+        segments = regions.basin_segments(self.inside, depth, max(1, round(self.basin_spacing * grid / 2.0)))
+        graph = regions.RegionGraph.from_segments(segments, depth, labels)
+        regions.merge_regions(graph, self.pipe.region_merger.probability, self.merge_threshold,
+                              max(self.max_parts, 1), self.min_part_cells, floor=len(state.parts),
+                              threshold_below_floor=self.merge_threshold_below_claims)
+        merged = graph.label_grid(labels.shape)[self.inside]  # 0..K-1 by decreasing size
+        claims = labels[self.inside]
+        count = int(merged.max()) + 1
+        overlap = np.zeros((count, len(state.parts)), np.int64)
+        np.add.at(overlap, (merged, claims), 1)
+        sources = overlap.argmax(1)
+        order = sorted(range(count), key=lambda r: (sources[r], r))  # claim order first, then size
+        parts, result = [], labels.copy()
+        inside_labels = np.empty_like(claims)
+        for new, region in enumerate(order):
+            source = state.parts[sources[region]]
+            if new > 0 and sources[order[new - 1]] == sources[region]:  # the source's latent is taken
+                source = GeneratedPart(mesh=None, latent=torch.zeros(0), seed=source.seed, retries=0,
+                                       position=source.position)
+            parts.append(source)
+            inside_labels[merged == region] = new
+        state.parts[:] = parts
+        result[self.inside] = inside_labels
+        return result
 
     def split_at_necks(self, labels: np.ndarray, state: LoopState) -> np.ndarray:
         """Split the parts where the input narrows (``partition.split_parts_at_necks``); a piece split off

@@ -52,6 +52,7 @@ from autopartgen.geometry.extraction import extract_isosurface
 from autopartgen.geometry.normalize import apply_normalization, invert_normalization, normalization_transform
 from autopartgen.geometry.sampling import resample_surface_for_encoder
 from autopartgen.models import ImageEncoder, PartDiT, ShapeVAE, build_model
+from autopartgen.models.region_merger import RegionMerger
 from autopartgen.sampling import inference_autocast, noise_history_slots, resolve_part_guidance, sample_latents
 
 logger = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ class PartResult:
     mask: np.ndarray | None = None
     parts_kind: str = "generated"
     generated_parts: list | None = None
+    anchor_claims: tuple | None = None  # mesh input: (inside (n,n,n) bool, claims (n,n,n) int) before splits/merges
 
 
 @contextlib.contextmanager
@@ -146,6 +148,7 @@ class AutoPartGen:
     image_encoder: ImageEncoder
     device: torch.device
     weights_identity: dict | None = None  # file name -> size, for manifests
+    region_merger: RegionMerger | None = None  # optional: merges basins of a mesh input into parts
 
     @classmethod
     def from_config(cls, config: ModelConfig | str, device: str | torch.device | None = None,
@@ -189,6 +192,14 @@ class AutoPartGen:
             model = build_model(kind, getattr(config, kind), device, empty=True)
             models[kind] = load_weights(model, path, name=kind)
             identity[kind] = {"file": path.name, "bytes": path.stat().st_size}
+        merger_file = config.pipeline.get("region_merger")
+        if merger_file:
+            path = folder / merger_file
+            if not path.is_file():
+                raise CheckpointError(f"weights file {path} for the region merger is missing; put it in {folder} "
+                                      "or remove pipeline.region_merger from the config")
+            models["region_merger"] = load_weights(RegionMerger(), path, name="region merger").eval()
+            identity["region_merger"] = {"file": path.name, "bytes": path.stat().st_size}
         logger.info("loaded %s from %s on %s", config.name, folder, device)
         return cls(config=config, device=device, weights_identity=identity, **models)
 
@@ -200,6 +211,11 @@ class AutoPartGen:
         config.weights = {kind: f"{kind}.safetensors" for kind in MODEL_KINDS}
         for kind in MODEL_KINDS:
             save_safetensors(getattr(self, kind).state_dict(), folder / config.weights[kind])
+        if self.region_merger is not None:
+            config.pipeline["region_merger"] = config.pipeline.get("region_merger") or "region_merger.safetensors"
+            save_safetensors(self.region_merger.state_dict(), folder / config.pipeline["region_merger"])
+        else:
+            config.pipeline.pop("region_merger", None)
         save_config(config, folder / "config.yaml")
 
     def num_parameters(self) -> dict[str, int]:
@@ -468,7 +484,8 @@ class AutoPartGen:
                           timings=dict(timer.seconds), counts=counts, options=options, whole_mesh=whole_mesh,
                           unfilled_regions=state.unfilled, normalization=conditions.normalization,
                           mask_labels=loaded.labels, mask=loaded.mask, parts_kind=policy.name,
-                          generated_parts=getattr(policy, "generated_parts", None) if options.parts == "both" else None)
+                          generated_parts=getattr(policy, "generated_parts", None) if options.parts == "both" else None,
+                          anchor_claims=getattr(policy, "anchor_claims", None))
 
     def prepare_inputs(self, image, mesh, mask, options: GenerationOptions, timer) -> "LoadedInputs":
         """Paths or objects -> validated image tensor, mask regions and mesh (see :class:`LoadedInputs`)."""

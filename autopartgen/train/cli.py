@@ -1,4 +1,4 @@
-"""`autopartgen train {vae,dit,export}`.
+"""`autopartgen train {vae,dit,region-merger,export}`.
 
 Single process::
 
@@ -64,6 +64,11 @@ def _run_dit(args) -> int:
     return train_dit(args)
 
 
+def _run_region_merger(args) -> int:
+    from autopartgen.train.region_merger import train_region_merger
+    return train_region_merger(args)
+
+
 def _run_export(args) -> int:
     from autopartgen.train.export import export_model
     export_model(args.runs, Path(args.out), notes=args.notes, eval_json=args.eval)
@@ -73,7 +78,7 @@ def _run_export(args) -> int:
 def add_cli(subparsers) -> None:
     train = subparsers.add_parser("train", help="train the VAE or the part DiT; export a model folder",
                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = train.add_subparsers(dest="train_command", metavar="{vae,dit,export}")
+    sub = train.add_subparsers(dest="train_command", metavar="{vae,dit,region-merger,export}")
     sub.required = True
 
     vae = sub.add_parser("vae", help="train the shape VAE")
@@ -115,6 +120,20 @@ def add_cli(subparsers) -> None:
     dit.add_argument("--val-localization-steps", type=int, default=10,
                      help="sampler steps of the localisation metric's samples")
     dit.set_defaults(func=_run_dit)
+
+    merger = sub.add_parser("region-merger", help="train the region merger of a model's mesh inputs "
+                            "(train/region_merger.py); writes OUT/model, the model folder with it")
+    merger.add_argument("--data", required=True, help="dataset folder (parts.glb per object)")
+    merger.add_argument("--out", required=True, help="run folder: pairs/ (examples cached per object), model/")
+    merger.add_argument("--weights", default=None, help="model folder whose claims are read (default: shipped)")
+    merger.add_argument("--every", type=int, default=1, help="use every N-th object of --data")
+    merger.add_argument("--offset", type=int, default=0, help="with --every: start at this object (0-based)")
+    merger.add_argument("--limit", type=int, default=None, help="use at most N objects")
+    merger.add_argument("--steps", type=int, default=3000, help="full-batch optimiser steps")
+    merger.add_argument("--workers", type=int, default=1, help="processes collecting examples")
+    merger.add_argument("--seed", type=int, default=0)
+    merger.add_argument("--device", default=None, help="cpu or cuda for the claims (default: cpu)")
+    merger.set_defaults(func=_run_region_merger)
 
     export = sub.add_parser("export", help="write a model folder (config + EMA safetensors + MODEL_CARD.md)")
     export.add_argument("runs", nargs="+", help="run folders: the VAE run and the DiT run (or a model folder)")

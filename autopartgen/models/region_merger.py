@@ -1,0 +1,38 @@
+"""The region merger: how likely two touching regions of a solid belong to one part.
+
+A small MLP over the pair features of ``geometry/regions.py`` (sizes, contact, neck depth, thickness,
+convexity, axes, agreement of the DiT's claims). The anchored loop over-segments the input's solid
+into basins and merges the likeliest pairs with it (``geometry/regions.merge_regions``); trained by
+``autopartgen train region-merger`` on the same corpus as the DiT (``train/region_merger.py``).
+
+Features are standardised inside the model (``feature_mean`` / ``feature_std`` buffers, set from the
+training set), so callers pass raw features.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from autopartgen.geometry.regions import NUM_FEATURES
+
+
+class RegionMerger(nn.Module):
+    def __init__(self, num_features: int = NUM_FEATURES, width: int = 64):
+        super().__init__()
+        self.register_buffer("feature_mean", torch.zeros(num_features))
+        self.register_buffer("feature_std", torch.ones(num_features))
+        self.mlp = nn.Sequential(nn.Linear(num_features, width), nn.GELU(), nn.Linear(width, width), nn.GELU(),
+                                 nn.Linear(width, 1))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """(P, num_features) raw pair features -> (P,) logits of "one part"."""
+        return self.mlp((features - self.feature_mean) / self.feature_std)[:, 0]
+
+    @torch.no_grad()
+    def probability(self, features: np.ndarray) -> np.ndarray:
+        """(P, num_features) numpy -> (P,) probabilities (float64), on the model's device."""
+        weight = self.feature_mean
+        logits = self(torch.as_tensor(np.asarray(features), dtype=weight.dtype, device=weight.device))
+        return torch.sigmoid(logits).double().cpu().numpy()

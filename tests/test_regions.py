@@ -1,0 +1,254 @@
+"""Over-segment and merge (geometry/regions.py, models/region_merger.py, train/region_merger.py) and the
+anchored loop's use of the merger: checked on voxel shapes whose answer is known and against independent
+counts (partition.contact_faces, brute-force hull volumes)."""
+
+import numpy as np
+import pytest
+import torch
+import trimesh
+
+from autopartgen.errors import CheckpointError
+from autopartgen.geometry import partition, regions
+from autopartgen.models.region_merger import RegionMerger
+from autopartgen.pipeline import AutoPartGen, GenerationOptions
+from autopartgen.train.region_merger import fit_region_merger, truth_grid
+from tests.test_anchored import pipe, voxel_dumbbell  # noqa: F401 (fixture)
+
+FEATURE = {name: i for i, name in enumerate(regions.FEATURE_NAMES)}
+
+
+def dumbbell_graph(claims=None):
+    inside, left, right = voxel_dumbbell()
+    depth = regions.depth_field(inside)
+    segments = regions.basin_segments(inside, depth, min_distance=3)
+    if claims is None:
+        claims = np.where(left, 0, np.where(inside, 1, -2))
+    return inside, left, right, segments, regions.RegionGraph.from_segments(segments, depth, claims)
+
+
+def test_basins_cover_the_solid_and_keep_each_lobe_apart():
+    inside, left, right, segments, graph = dumbbell_graph()
+    assert (segments[~inside] == -1).all() and (segments[inside] >= 0).all()
+    assert len(graph.alive) == int(segments.max()) + 1 >= 2
+    # No basin holds cells of both cubes' cores (the bar between them is 2 cells thick).
+    left_core, right_core = set(np.unique(segments[5:13, 16:24, 16:24])), set(np.unique(segments[27:35, 16:24, 16:24]))
+    assert not left_core & right_core
+    assert regions.depth_field(inside)[9, 20, 20] == pytest.approx(5.0)
+
+
+def test_touching_pairs_count_the_shared_faces():
+    inside, _, _, segments, graph = dumbbell_graph()
+    for (a, b), faces in graph.contact.items():
+        assert a < b and faces == partition.contact_faces(segments == a, segments == b)
+    pairs = {(a, b) for a in range(segments.max() + 1) for b in range(a + 1, segments.max() + 1)
+             if partition.contact_faces(segments == a, segments == b) > 0}
+    assert pairs == set(graph.contact)
+
+
+def test_merging_adds_up_sizes_contacts_and_claims():
+    inside, _, _, segments, graph = dumbbell_graph()
+    (a, b), _ = max(graph.contact.items(), key=lambda item: item[1])
+    size, claims = graph.size[a] + graph.size[b], graph.claims[a] + graph.claims[b]
+    expected = {}
+    for (x, y) in graph.contact:  # contacts of the union, counted afresh on the grid
+        for other in (x, y):
+            if other not in (a, b) and {x, y} & {a, b}:
+                expected[(min(a, other), max(a, other))] = partition.contact_faces(
+                    (segments == a) | (segments == b), segments == other)
+    graph.merge(a, b)
+    assert b not in graph.alive and graph.size[a] == size and (graph.claims[a] == claims).all()
+    for key, faces in expected.items():
+        assert graph.contact[key] == faces
+    assert all(b not in pair for pair in graph.contact)
+    grid = graph.label_grid(inside.shape)
+    assert (grid[inside] >= 0).all() and (grid[~inside] == -1).all()
+    assert int(grid.max()) + 1 == len(graph.alive)
+
+
+def test_pair_features_are_symmetric_and_read_the_claims():
+    _, left, _, segments, graph = dumbbell_graph()
+    for a, b in graph.contact:
+        assert np.allclose(graph.features(a, b), graph.features(b, a))
+        assert np.isfinite(graph.features(a, b)).all() and len(graph.features(a, b)) == regions.NUM_FEATURES
+    left_region = int(np.bincount(segments[left]).argmax())
+    for a, b in graph.contact:
+        if left_region in (a, b) and (segments[left] == (b if a == left_region else a)).sum() == 0:
+            assert graph.features(a, b)[FEATURE["claims_same_top"]] == 0.0  # left cube vs the rest: claims differ
+
+
+def test_solidity_is_one_for_a_box_and_less_for_an_l_shape():
+    box = np.argwhere(np.ones((4, 5, 6), bool))
+    assert regions.shape_stats(box)[0] == pytest.approx(1.0)
+    l_shape = np.zeros((6, 6, 2), bool)
+    l_shape[:6, :2] = True
+    l_shape[:2, :6] = True
+    cells = np.argwhere(l_shape)
+    # Hull of the L's corners: the 6x6 square minus the triangle cut off at the inner corner (area 8).
+    assert regions.shape_stats(cells)[0] == pytest.approx(len(cells) / ((36 - 8) * 2))
+
+
+def test_merging_by_claims_recovers_the_claimed_parts():
+    """A scorer that says "one part" exactly when two regions' top claims agree merges the basins into the
+    claimed halves (left cube vs the bar and the right cube)."""
+    inside, left, right, segments, graph = dumbbell_graph()
+    score = lambda features: features[:, FEATURE["claims_same_top"]]  # noqa: E731
+    regions.merge_regions(graph, score, threshold=0.5)
+    grid = graph.label_grid(inside.shape)
+    assert int(grid.max()) == 1
+    assert len(np.unique(grid[5:13, 16:24, 16:24])) == 1 and len(np.unique(grid[27:35, 16:24, 16:24])) == 1
+    assert grid[9, 20, 20] != grid[31, 20, 20]
+
+
+def test_part_limit_and_small_regions_force_merges():
+    inside, _, _, segments, graph = dumbbell_graph()
+    never = lambda features: np.zeros(len(features))  # noqa: E731
+    regions.merge_regions(graph, never, threshold=0.5, max_regions=1)
+    assert len(graph.alive) == 1
+    _, _, _, segments, graph = dumbbell_graph()
+    smallest = float(graph.size.min())
+    regions.merge_regions(graph, never, threshold=0.5, min_cells=smallest + 1)
+    assert graph.size[list(graph.alive)].min() >= smallest + 1
+
+
+def test_oracle_pairs_label_pairs_by_the_true_parts():
+    inside, left, right, segments, graph = dumbbell_graph()
+    truth = np.where(inside, np.where(np.arange(40)[:, None, None] < 20, 0, 1), -1)
+    part_of = {r: int(np.bincount(truth[segments == r]).argmax()) for r in graph.alive}
+    initial = {pair: float(part_of[pair[0]] == part_of[pair[1]]) for pair in graph.contact}
+    features, labels = regions.oracle_pairs(graph, truth, np.random.default_rng(0), record_share=0.0)
+    assert len(labels) == len(initial) and sorted(labels) == sorted(initial.values())
+    assert 0 < labels.mean() < 1 and features.shape == (len(labels), regions.NUM_FEATURES)
+    # The walk merged every same-part pair: two regions remain, one per half.
+    assert len(graph.alive) == 2
+
+
+def test_truth_grid_fills_cells_outside_every_part_from_the_nearest():
+    inside = np.zeros((10, 10, 10), bool)
+    inside[2:8, 2:8, 2:8] = True
+    cells = np.argwhere(inside)
+    points = (cells + 0.5) / 10 * 2 - 1
+    parts = [trimesh.creation.box(bounds=((-0.6, -0.6, -0.6), (0.0, 0.5, 0.5))),
+             trimesh.creation.box(bounds=((0.05, -0.6, -0.6), (0.6, 0.5, 0.5)))]
+    grid = truth_grid(inside, points, parts)
+    assert (grid[~inside] == -1).all() and (grid[inside] >= 0).all()
+    assert (grid[2:5, 2:7, 2:7] == 0).all() and (grid[5:8, 2:7, 2:7] == 1).all()
+    assert (grid[2:5, 7, 7] == 0).all()  # outside both boxes (y, z > 0.5): the nearest labelled cell's part
+
+
+def test_fitting_learns_a_separable_rule_and_standardises_inside_the_model():
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(400, regions.NUM_FEATURES)) * 5 + 3
+    labels = (features[:, 2] > 3).astype(float)
+    model = fit_region_merger(features, labels, steps=300)
+    assert torch.allclose(model.feature_mean, torch.tensor(features.mean(0), dtype=torch.float32), atol=1e-4)
+    assert ((model.probability(features) > 0.5) == (labels > 0.5)).mean() > 0.97
+
+
+def test_a_saved_merger_loads_strictly_with_its_model(pipe, tmp_path):  # noqa: F811
+    model = AutoPartGen.from_config(pipe.config, device="cpu", seed=0)
+    model.region_merger = RegionMerger()
+    torch.nn.init.normal_(model.region_merger.mlp[0].weight)
+    model.save_pretrained(tmp_path / "m")
+    loaded = AutoPartGen.from_pretrained(tmp_path / "m", device="cpu")
+    assert loaded.config.pipeline["region_merger"] == "region_merger.safetensors"
+    features = np.random.default_rng(1).normal(size=(5, regions.NUM_FEATURES))
+    assert np.allclose(loaded.region_merger.probability(features), model.region_merger.probability(features))
+    from autopartgen.checkpoints import save_safetensors
+    save_safetensors(RegionMerger(width=8).state_dict(), tmp_path / "m" / "region_merger.safetensors")
+    with pytest.raises(CheckpointError, match="region merger"):
+        AutoPartGen.from_pretrained(tmp_path / "m", device="cpu")
+    (tmp_path / "m" / "region_merger.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="region merger is missing"):
+        AutoPartGen.from_pretrained(tmp_path / "m", device="cpu")
+
+
+def constant_merger(logit: float) -> RegionMerger:
+    merger = RegionMerger()
+    with torch.no_grad():
+        for parameter in merger.mlp.parameters():
+            parameter.zero_()
+        merger.mlp[-1].bias.fill_(logit)
+    return merger
+
+
+def dumbbell_mesh():
+    heads = [trimesh.creation.box(extents=(0.8, 0.8, 0.8)).apply_translation((x, 0, 0)) for x in (-1.0, 1.0)]
+    bar = trimesh.creation.cylinder(radius=0.1, height=2.0, sections=16)
+    bar.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, (0, 1, 0)))
+    return heads[0].union(heads[1]).union(bar)
+
+
+@pytest.mark.parametrize("logit", [-10.0, 10.0])
+def test_the_anchored_loop_cuts_the_merged_regions(pipe, monkeypatch, logit):  # noqa: F811
+    """The model stops at once (one claimed part). A merger that never merges leaves the basins as parts
+    (more than one, at most max_parts, tiling the input); one that always merges leaves one part."""
+    monkeypatch.setattr(pipe, "sample_part", lambda *a, **k: torch.zeros(pipe.dit.num_latents, pipe.dit.in_channels))
+    monkeypatch.setattr(pipe, "region_merger", constant_merger(logit))
+    mesh = dumbbell_mesh()
+    result = pipe.generate(mesh=mesh, options=GenerationOptions(progress=False, max_parts=6))
+    inside, claims = result.anchor_claims
+    assert (claims[inside] == 0).all()  # the claims before merging: the one part
+    if logit > 0:
+        assert len(result.parts) == 1
+    else:
+        assert 2 <= len(result.parts) <= 6
+        assert sum(p.latent.numel() > 0 for p in result.parts) <= 1  # only the claimed part has a latent
+    # A basin too thin to keep any triangle after the cut is dropped with its few cells.
+    assert sum(part.volume_share for part in result.parts) == pytest.approx(1.0, abs=1e-3)
+    assert sum(part.mesh.volume for part in result.parts) == pytest.approx(mesh.volume, rel=1e-3)
+    off = pipe.generate(mesh=mesh, options=GenerationOptions(progress=False, max_parts=6, merge_regions=False))
+    assert len(off.parts) == 1
+
+
+def test_every_inside_cell_gets_a_basin_even_on_islands_without_a_peak():
+    inside = np.zeros((20, 20, 20), bool)
+    inside[2:12, 2:12, 2:12] = True
+    inside[15, 15, 15] = True  # one stray cell, within min_distance of no deeper cell but its own
+    inside[17:19, 17, 17] = True
+    segments = regions.basin_segments(inside, regions.depth_field(inside), min_distance=8)
+    assert (segments[inside] >= 0).all() and (segments[~inside] == -1).all()
+    assert len({segments[15, 15, 15], segments[17, 17, 17], segments[5, 5, 5]}) == 3
+
+
+def test_train_region_merger_writes_a_model_folder_and_reuses_its_examples(pipe, tmp_path):  # noqa: F811
+    from autopartgen.cli import main
+    from autopartgen.data.dataset import generate_and_write
+
+    for seed in range(2):
+        generate_and_write(tmp_path / "data", seed, n_views=1, size=64, resolution=24)
+    pipe.save_pretrained(tmp_path / "base")
+    args = ["train", "region-merger", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run"),
+            "--weights", str(tmp_path / "base"), "--steps", "50"]
+    assert main(args) == 0
+    caches = sorted((tmp_path / "run" / "pairs").glob("*.npz"))
+    assert len(caches) == 2
+    features = np.concatenate([np.load(c)["features"] for c in caches])
+    labels = np.concatenate([np.load(c)["labels"] for c in caches])
+    assert features.shape[1] == regions.NUM_FEATURES and len(labels) > 0 and set(np.unique(labels)) <= {0.0, 1.0}
+    loaded = AutoPartGen.from_pretrained(tmp_path / "run" / "model", device="cpu")
+    # The saved merger is the fit of the cached examples (same seed and steps: the same weights).
+    refit = fit_region_merger(features, labels, steps=50)
+    assert np.allclose(loaded.region_merger.probability(features), refit.probability(features), atol=1e-6)
+    # A second run reads the cached examples instead of running the model again.
+    stamps = [c.stat().st_mtime_ns for c in caches]
+    assert main(args) == 0
+    assert [c.stat().st_mtime_ns for c in caches] == stamps
+
+
+def test_train_region_merger_on_an_empty_folder_says_so(tmp_path, capsys):
+    from autopartgen.cli import main
+
+    (tmp_path / "empty").mkdir()
+    code = main(["train", "region-merger", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "run")])
+    assert code != 0 and not (tmp_path / "run").exists()
+    assert "holds no objects" in capsys.readouterr().err
+
+
+def test_below_the_claimed_count_a_merge_needs_more_confidence():
+    _, _, _, _, graph = dumbbell_graph()
+    assert len(graph.alive) > 2
+    fairly_sure = lambda features: np.full(len(features), 0.7)  # noqa: E731
+    regions.merge_regions(graph, fairly_sure, threshold=0.5, floor=2, threshold_below_floor=0.9)
+    assert len(graph.alive) == 2
+    regions.merge_regions(graph, fairly_sure, threshold=0.5, floor=2, threshold_below_floor=0.6)
+    assert len(graph.alive) == 1
