@@ -154,6 +154,7 @@ def save_safetensors(state: dict[str, torch.Tensor], path: str | os.PathLike, me
     os.close(handle)
     try:
         save_file(tensors, tmp, metadata={k: str(v) for k, v in (metadata or {}).items()})
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a weights file is meant to be shared and packaged
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

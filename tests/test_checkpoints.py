@@ -117,3 +117,11 @@ def test_convert_refuses_bad_input_cleanly(tmp_path, capsys):
     assert not out.exists()
     err = capsys.readouterr().err.strip()
     assert err.startswith("autopartgen: error:") and "bad.pth" in err and len(err.splitlines()) == 1
+
+
+def test_saved_weights_are_readable_by_others_and_leave_no_temporary_file(tmp_path):
+    from autopartgen.checkpoints import save_safetensors
+
+    save_safetensors({"w": torch.ones(2)}, tmp_path / "w.safetensors")
+    assert (tmp_path / "w.safetensors").stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["w.safetensors"]
