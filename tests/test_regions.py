@@ -1,6 +1,7 @@
 """Over-segment and merge (geometry/regions.py, models/region_merger.py, train/region_merger.py) and the
 anchored loop's use of the merger: checked on voxel shapes whose answer is known and against independent
-counts (partition.contact_faces, brute-force hull volumes)."""
+counts (partition.contact_faces, brute-force hull volumes). The ground-truth cell labels the training reads
+are partition.labels_from_parts, tested in test_anchored.py."""
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from autopartgen.errors import CheckpointError
 from autopartgen.geometry import partition, regions
 from autopartgen.models.region_merger import RegionMerger
 from autopartgen.pipeline import AutoPartGen, GenerationOptions
-from autopartgen.train.region_merger import fit_region_merger, truth_grid
+from autopartgen.train.region_merger import fit_region_merger
 from tests.test_anchored import pipe, voxel_dumbbell  # noqa: F401 (fixture)
 
 FEATURE = {name: i for i, name in enumerate(regions.FEATURE_NAMES)}
@@ -120,19 +121,6 @@ def test_oracle_pairs_label_pairs_by_the_true_parts():
     assert 0 < labels.mean() < 1 and features.shape == (len(labels), regions.NUM_FEATURES)
     # The walk merged every same-part pair: two regions remain, one per half.
     assert len(graph.alive) == 2
-
-
-def test_truth_grid_fills_cells_outside_every_part_from_the_nearest():
-    inside = np.zeros((10, 10, 10), bool)
-    inside[2:8, 2:8, 2:8] = True
-    cells = np.argwhere(inside)
-    points = (cells + 0.5) / 10 * 2 - 1
-    parts = [trimesh.creation.box(bounds=((-0.6, -0.6, -0.6), (0.0, 0.5, 0.5))),
-             trimesh.creation.box(bounds=((0.05, -0.6, -0.6), (0.6, 0.5, 0.5)))]
-    grid = truth_grid(inside, points, parts)
-    assert (grid[~inside] == -1).all() and (grid[inside] >= 0).all()
-    assert (grid[2:5, 2:7, 2:7] == 0).all() and (grid[5:8, 2:7, 2:7] == 1).all()
-    assert (grid[2:5, 7, 7] == 0).all()  # outside both boxes (y, z > 0.5): the nearest labelled cell's part
 
 
 def test_fitting_learns_a_separable_rule_and_standardises_inside_the_model():

@@ -115,7 +115,8 @@ def write_json(path: Path, obj) -> None:
     _atomic_write_bytes(Path(path), (json.dumps(obj, indent=1) + "\n").encode())
 
 
-def _write_npz(path: Path, arrays: dict) -> None:
+def write_npz(path: Path, arrays: dict) -> None:
+    """Write named arrays as an uncompressed npz atomically (temp file in the same folder, then rename)."""
     buf = io.BytesIO()
     np.savez(buf, **arrays)  # float samples barely compress; plain npz is several times faster to write
     _atomic_write_bytes(Path(path), buf.getvalue())
@@ -277,7 +278,7 @@ def write_object(out_dir: Path, obj_id: str, meshes, meta: dict, views: list[dic
                     "lighting": {"direction": list(light.direction), "ambient": light.ambient, "diffuse": light.diffuse},
                 })
         if samples is not None:
-            _write_npz(tmp / "samples.npz", samples)
+            write_npz(tmp / "samples.npz", samples)
         full_meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "object_id": obj_id, **meta}
         full_meta["n_parts"] = len(meshes)
         part_meta = list(meta.get("parts", [{} for _ in meshes]))

@@ -715,9 +715,10 @@ def neck_segments(inside: np.ndarray, depth_cells: float) -> np.ndarray:
     from skimage.morphology import h_maxima
     from skimage.segmentation import watershed
 
+    from autopartgen.geometry.regions import depth_field
+
     inside = np.asarray(inside, bool)
-    # Padding makes the grid border count as outside, so a solid touching it still has a surface there.
-    distance = ndimage.distance_transform_edt(np.pad(inside, 1))[1:-1, 1:-1, 1:-1]
+    distance = depth_field(inside)
     markers, count = ndimage.label(h_maxima(distance, depth_cells) & inside)
     if count == 0:
         return inside.astype(np.int32)

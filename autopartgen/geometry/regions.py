@@ -40,7 +40,8 @@ _HULL_CELLS = 1500  # shape statistics read at most this many cells (evenly stri
 
 
 def depth_field(inside: np.ndarray) -> np.ndarray:
-    """(n, n, n) float: each inside cell's Euclidean distance (cells) to the nearest outside cell."""
+    """(n, n, n) float: each inside cell's Euclidean distance (cells) to the nearest outside cell. The
+    padding makes the grid border count as outside, so a solid touching it still has a surface there."""
     return ndimage.distance_transform_edt(np.pad(inside, 1))[1:-1, 1:-1, 1:-1]
 
 
@@ -106,6 +107,7 @@ class RegionGraph:
     claims: np.ndarray  # (R, K)
     contact: dict  # (a, b) with a < b -> shared faces
     neck: dict  # (a, b) -> deepest interface
+    total: float = 0.0  # cells of the whole solid (merging keeps it)
     alive: set = field(default_factory=set)
     _shapes: dict = field(default_factory=dict)
 
@@ -123,7 +125,7 @@ class RegionGraph:
         pairs, contacts, necks = touching_pairs(segments, depth)
         keys = [tuple(int(v) for v in p) for p in pairs]
         return cls(members=members, size=np.bincount(labels, minlength=count).astype(float),
-                   depth=np.asarray(ndimage.maximum(depth, segments, index=np.arange(count)), float),
+                   total=float(len(cells)), depth=np.asarray(ndimage.maximum(depth, segments, index=np.arange(count)), float),
                    claims=counts, contact=dict(zip(keys, contacts.tolist())), neck=dict(zip(keys, necks.tolist())),
                    alive=set(range(count)))
 
@@ -156,7 +158,7 @@ class RegionGraph:
         """(NUM_FEATURES,) description of the touching pair (see FEATURE_NAMES), symmetric in a, b."""
         small, large = (a, b) if self.size[a] <= self.size[b] else (b, a)
         key = (min(a, b), max(a, b))
-        total = self.size[list(self.alive)].sum()
+        total = self.total
         size_s, size_l = self.size[small], self.size[large]
         contact, neck = self.contact[key], self.neck[key]
         depth_s, depth_l = sorted((self.depth[small], self.depth[large]))

@@ -2,7 +2,7 @@
 
 For each object of a part dataset: run the model's anchored loop on its fused whole (as a user's mesh
 arrives, ``eval/runner.make_input_mesh``), keep the claims it made (``PartResult.anchor_claims``),
-label the anchor grid's cells with the ground-truth parts, over-segment into basins and walk random
+label the anchor grid's cells with the ground-truth parts (``partition.labels_from_parts``), over-segment into basins and walk random
 ground-truth merges, recording each touching pair's features and whether it is one part
 (``geometry/regions.oracle_pairs``). Then fit the MLP (``models/region_merger.py``) and write a model
 folder: the input model plus ``region_merger.safetensors`` and its config entries.
@@ -18,42 +18,23 @@ import argparse
 import logging
 import multiprocessing
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import ndimage
 
+from autopartgen.data.dataset import write_npz
 from autopartgen.errors import InputFileError
-from autopartgen.geometry import regions
+from autopartgen.geometry import partition, regions
 from autopartgen.models.region_merger import RegionMerger
 
 logger = logging.getLogger(__name__)
 
 
-def truth_grid(inside: np.ndarray, cell_points: np.ndarray, parts) -> np.ndarray:
-    """(n, n, n) int: the ground-truth part of each inside cell (-1 outside). ``cell_points`` are the
-    inside cells' centres in the parts' frame; a cell inside no part (the fused surface is smoothed)
-    takes the part of the nearest cell inside one."""
-    from autopartgen.eval.metrics import points_inside
-
-    part_of = np.full(len(cell_points), -1, np.int64)
-    for k, part in enumerate(parts):
-        part_of[(part_of < 0) & points_inside(part, cell_points)] = k
-    grid = np.full(inside.shape, -1, np.int64)
-    grid[inside] = part_of
-    if (part_of < 0).any() and (part_of >= 0).any():
-        _, nearest = ndimage.distance_transform_edt(grid < 0, return_indices=True)
-        grid = grid[tuple(nearest)]
-    grid[~inside] = -1
-    return grid
-
-
 def object_examples(pipe, object_dir: Path, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Pair features and labels of one object (see module doc)."""
     from autopartgen.eval.runner import load_gt_parts, make_input_mesh
-    from autopartgen.geometry.normalize import invert_normalization
+    from autopartgen.geometry.normalize import apply_normalization
     from autopartgen.options import GenerationOptions
 
     parts = load_gt_parts(object_dir)
@@ -61,9 +42,13 @@ def object_examples(pipe, object_dir: Path, seed: int) -> tuple[np.ndarray, np.n
                            options=GenerationOptions(seed=seed, progress=False, merge_regions=False))
     inside, claims = result.anchor_claims
     grid = inside.shape[0]
-    centres = (np.argwhere(inside) + 0.5) / grid * 2.0 - 1.0
-    points = invert_normalization(centres, *result.normalization) if result.normalization is not None else centres
-    truth = truth_grid(inside, points, parts)
+    # the ground-truth part of each inside cell, as the DiT's training prep labels them (smallest part wins)
+    triangles = [apply_normalization(np.asarray(part.vertices), *result.normalization)[np.asarray(part.faces)]
+                 for part in parts]
+    truth = partition.labels_from_parts(triangles, inside)
+    if (truth[inside] < 0).any():  # no part solid holds any cell: nothing to learn from this object
+        logger.warning("region pairs: %s: no input cell lies in a part; skipped", Path(object_dir).name)
+        return np.zeros((0, regions.NUM_FEATURES)), np.zeros(0)
     depth = regions.depth_field(inside)
     spacing = max(1, round(float(pipe._setting("basin_spacing", 0.125)) * grid / 2.0))
     graph = regions.RegionGraph.from_segments(regions.basin_segments(inside, depth, spacing), depth, claims)
@@ -102,10 +87,7 @@ def _init_worker(weights, device, threads):
 def _collect_one(job) -> str:
     object_dir, cache, seed = job
     features, labels = object_examples(_WORKER["pipe"], Path(object_dir), seed)
-    handle, tmp = tempfile.mkstemp(prefix=".pairs.", suffix=".npz", dir=Path(cache).parent)
-    os.close(handle)
-    np.savez(tmp, features=features, labels=labels)
-    os.replace(tmp, cache)
+    write_npz(Path(cache), {"features": features, "labels": labels})
     return Path(object_dir).name
 
 
@@ -148,8 +130,7 @@ def train_region_merger(args: argparse.Namespace) -> int:
                 labels.mean())
     pipe = load_pipeline(args.weights, device="cpu")
     pipe.region_merger = fit_region_merger(features, labels, steps=args.steps, seed=args.seed)
-    with torch.no_grad():
-        accuracy = float(((pipe.region_merger.probability(features) > 0.5) == (labels > 0.5)).mean())
+    accuracy = float(((pipe.region_merger.probability(features) > 0.5) == (labels > 0.5)).mean())
     pipe.config.pipeline.setdefault("merge_threshold", 0.5)
     pipe.config.pipeline.setdefault("merge_threshold_below_claims", 0.9)
     pipe.config.pipeline.setdefault("basin_spacing", 0.125)
