@@ -545,14 +545,14 @@ class AnchoredPolicy(GeneratedPolicy):
 
     def merge_regions(self, labels: np.ndarray, state: LoopState) -> np.ndarray:
         """Re-draw the parts as merged basins of the solid (``geometry/regions.py``, scored by the model's
-        region merger, which reads the claims in ``labels``; below the claimed part count a merge needs
-        ``merge_threshold_below_claims``). Each merged region becomes a part: the claimed
+        region merger from the basins' shapes; below the part count the claims in ``labels`` hold, a merge
+        needs ``merge_threshold_below_claims``). Each merged region becomes a part: the claimed
         part holding most of it keeps its latent for its largest region; its further regions are parts with
         no latent at its position; a claimed part that holds most of no region is dropped."""
         grid = labels.shape[0]
         depth = regions.depth_field(self.inside)
         segments = regions.basin_segments(self.inside, depth, max(1, round(self.basin_spacing * grid / 2.0)))
-        graph = regions.RegionGraph.from_segments(segments, depth, labels)
+        graph = regions.RegionGraph.from_segments(segments, depth)
         regions.merge_regions(graph, self.pipe.region_merger.probability, self.merge_threshold,
                               max(self.max_parts, 1), self.min_part_cells, floor=len(state.parts),
                               threshold_below_floor=self.merge_threshold_below_claims)

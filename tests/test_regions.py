@@ -18,13 +18,16 @@ from tests.test_anchored import pipe, voxel_dumbbell  # noqa: F401 (fixture)
 FEATURE = {name: i for i, name in enumerate(regions.FEATURE_NAMES)}
 
 
-def dumbbell_graph(claims=None):
+def dumbbell_graph():
     inside, left, right = voxel_dumbbell()
     depth = regions.depth_field(inside)
     segments = regions.basin_segments(inside, depth, min_distance=3)
-    if claims is None:
-        claims = np.where(left, 0, np.where(inside, 1, -2))
-    return inside, left, right, segments, regions.RegionGraph.from_segments(segments, depth, claims)
+    return inside, left, right, segments, regions.RegionGraph.from_segments(segments, depth)
+
+
+def halves(inside):
+    """(n, n, n) int truth for the dumbbell: the left half 0, the right half 1, -1 outside."""
+    return np.where(inside, np.where(np.arange(inside.shape[0])[:, None, None] < 20, 0, 1), -1)
 
 
 def test_basins_cover_the_solid_and_keep_each_lobe_apart():
@@ -46,10 +49,10 @@ def test_touching_pairs_count_the_shared_faces():
     assert pairs == set(graph.contact)
 
 
-def test_merging_adds_up_sizes_contacts_and_claims():
+def test_merging_adds_up_sizes_and_contacts():
     inside, _, _, segments, graph = dumbbell_graph()
     (a, b), _ = max(graph.contact.items(), key=lambda item: item[1])
-    size, claims = graph.size[a] + graph.size[b], graph.claims[a] + graph.claims[b]
+    size = graph.size[a] + graph.size[b]
     expected = {}
     for (x, y) in graph.contact:  # contacts of the union, counted afresh on the grid
         for other in (x, y):
@@ -57,7 +60,7 @@ def test_merging_adds_up_sizes_contacts_and_claims():
                 expected[(min(a, other), max(a, other))] = partition.contact_faces(
                     (segments == a) | (segments == b), segments == other)
     graph.merge(a, b)
-    assert b not in graph.alive and graph.size[a] == size and (graph.claims[a] == claims).all()
+    assert b not in graph.alive and graph.size[a] == size
     for key, faces in expected.items():
         assert graph.contact[key] == faces
     assert all(b not in pair for pair in graph.contact)
@@ -66,15 +69,18 @@ def test_merging_adds_up_sizes_contacts_and_claims():
     assert int(grid.max()) + 1 == len(graph.alive)
 
 
-def test_pair_features_are_symmetric_and_read_the_claims():
-    _, left, _, segments, graph = dumbbell_graph()
+def test_pair_features_are_symmetric_and_read_sizes_and_contacts():
+    inside, _, _, segments, graph = dumbbell_graph()
     for a, b in graph.contact:
-        assert np.allclose(graph.features(a, b), graph.features(b, a))
-        assert np.isfinite(graph.features(a, b)).all() and len(graph.features(a, b)) == regions.NUM_FEATURES
-    left_region = int(np.bincount(segments[left]).argmax())
-    for a, b in graph.contact:
-        if left_region in (a, b) and (segments[left] == (b if a == left_region else a)).sum() == 0:
-            assert graph.features(a, b)[FEATURE["claims_same_top"]] == 0.0  # left cube vs the rest: claims differ
+        features = graph.features(a, b)
+        assert np.allclose(features, graph.features(b, a))
+        assert np.isfinite(features).all() and len(features) == regions.NUM_FEATURES
+        # Recounted on the grid: the smaller region's log share and its contact over size^(2/3).
+        small, large = sorted((int((segments == a).sum()), int((segments == b).sum())))
+        faces = partition.contact_faces(segments == a, segments == b)
+        assert features[FEATURE["log_share_small"]] == pytest.approx(np.log(small / inside.sum()))
+        assert features[FEATURE["log_share_large"]] == pytest.approx(np.log(large / inside.sum()))
+        assert features[FEATURE["contact_small"]] == pytest.approx(np.log(faces / small ** (2 / 3)))
 
 
 def test_solidity_is_one_for_a_box_and_less_for_an_l_shape():
@@ -88,16 +94,21 @@ def test_solidity_is_one_for_a_box_and_less_for_an_l_shape():
     assert regions.shape_stats(cells)[0] == pytest.approx(len(cells) / ((36 - 8) * 2))
 
 
-def test_merging_by_claims_recovers_the_claimed_parts():
-    """A scorer that says "one part" exactly when two regions' top claims agree merges the basins into the
-    claimed halves (left cube vs the bar and the right cube)."""
-    inside, left, right, segments, graph = dumbbell_graph()
-    score = lambda features: features[:, FEATURE["claims_same_top"]]  # noqa: E731
-    regions.merge_regions(graph, score, threshold=0.5)
+def test_a_merger_fitted_on_true_merges_recovers_the_parts():
+    """Fitted on the oracle walks of the dumbbell cut into halves, the merger merges its basins back into
+    the halves: each of the two regions left holds one half's cells (IoU > 0.9)."""
+    inside, _, _, _, graph = dumbbell_graph()
+    truth = halves(inside)
+    examples = [regions.oracle_pairs(dumbbell_graph()[-1], truth, np.random.default_rng(seed)) for seed in range(8)]
+    merger = fit_region_merger(np.concatenate([f for f, _ in examples]), np.concatenate([l for _, l in examples]),
+                               epochs=300, batch_size=256)
+    regions.merge_regions(graph, merger.probability, threshold=0.5)
     grid = graph.label_grid(inside.shape)
-    assert int(grid.max()) == 1
-    assert len(np.unique(grid[5:13, 16:24, 16:24])) == 1 and len(np.unique(grid[27:35, 16:24, 16:24])) == 1
-    assert grid[9, 20, 20] != grid[31, 20, 20]
+    assert int(grid.max()) + 1 == 2
+    for label in range(2):
+        region = grid == label
+        best = max(((region & (truth == half)).sum() / (region | (truth == half)).sum()) for half in range(2))
+        assert best > 0.9
 
 
 def test_part_limit_and_small_regions_force_merges():
@@ -113,7 +124,7 @@ def test_part_limit_and_small_regions_force_merges():
 
 def test_oracle_pairs_label_pairs_by_the_true_parts():
     inside, left, right, segments, graph = dumbbell_graph()
-    truth = np.where(inside, np.where(np.arange(40)[:, None, None] < 20, 0, 1), -1)
+    truth = halves(inside)
     part_of = {r: int(np.bincount(truth[segments == r]).argmax()) for r in graph.alive}
     initial = {pair: float(part_of[pair[0]] == part_of[pair[1]]) for pair in graph.contact}
     features, labels = regions.oracle_pairs(graph, truth, np.random.default_rng(0), record_share=0.0)
@@ -123,11 +134,29 @@ def test_oracle_pairs_label_pairs_by_the_true_parts():
     assert len(graph.alive) == 2
 
 
+def test_the_merger_walk_records_its_own_states_with_true_labels():
+    """A scorer that always merges walks down to one region, recording the pairs of every state it passes
+    (each labelled by the regions' plurality halves, so pairs across the halves are 0); one that never
+    merges records exactly the first state's pairs, labelled as the oracle labels them."""
+    inside, _, _, segments, graph = dumbbell_graph()
+    truth = halves(inside)
+    initial = regions.oracle_pairs(dumbbell_graph()[-1], truth, np.random.default_rng(0), record_share=0.0)
+    features, labels = regions.merger_walk_pairs(graph, truth, lambda f: np.zeros(len(f)))
+    assert len(graph.alive) == int(segments.max()) + 1  # nothing merged
+    order = lambda f: np.lexsort(f.T)  # noqa: E731  (compare as sets of rows)
+    assert np.allclose(features[order(features)], initial[0][order(initial[0])])
+    assert np.array_equal(labels[order(features)], initial[1][order(initial[0])])
+    _, _, _, _, graph = dumbbell_graph()
+    features, labels = regions.merger_walk_pairs(graph, truth, lambda f: np.ones(len(f)))
+    assert len(graph.alive) == 1 and len(labels) > len(initial[1])
+    assert 0 < labels.mean() < 1  # the walk crossed the halves and recorded that as "not one part"
+
+
 def test_fitting_learns_a_separable_rule_and_standardises_inside_the_model():
     rng = np.random.default_rng(0)
     features = rng.normal(size=(400, regions.NUM_FEATURES)) * 5 + 3
     labels = (features[:, 2] > 3).astype(float)
-    model = fit_region_merger(features, labels, steps=300)
+    model = fit_region_merger(features, labels, epochs=300, batch_size=128)
     assert torch.allclose(model.feature_mean, torch.tensor(features.mean(0), dtype=torch.float32), atol=1e-4)
     assert ((model.probability(features) > 0.5) == (labels > 0.5)).mean() > 0.97
 
@@ -206,21 +235,21 @@ def test_train_region_merger_writes_a_model_folder_and_reuses_its_examples(pipe,
         generate_and_write(tmp_path / "data", seed, n_views=1, size=64, resolution=24)
     pipe.save_pretrained(tmp_path / "base")
     args = ["train", "region-merger", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run"),
-            "--weights", str(tmp_path / "base"), "--steps", "50"]
+            "--weights", str(tmp_path / "base"), "--epochs", "5", "--rounds", "2"]
     assert main(args) == 0
-    caches = sorted((tmp_path / "run" / "pairs").glob("*.npz"))
-    assert len(caches) == 2
-    features = np.concatenate([np.load(c)["features"] for c in caches])
-    labels = np.concatenate([np.load(c)["labels"] for c in caches])
+    rounds = [sorted((tmp_path / "run" / "pairs" / f"round{r}").glob("*.npz")) for r in range(2)]
+    assert [len(caches) for caches in rounds] == [2, 2]
+    features = np.concatenate([np.load(c)["features"] for caches in rounds for c in caches])
+    labels = np.concatenate([np.load(c)["labels"] for caches in rounds for c in caches])
     assert features.shape[1] == regions.NUM_FEATURES and len(labels) > 0 and set(np.unique(labels)) <= {0.0, 1.0}
     loaded = AutoPartGen.from_pretrained(tmp_path / "run" / "model", device="cpu")
-    # The saved merger is the fit of the cached examples (same seed and steps: the same weights).
-    refit = fit_region_merger(features, labels, steps=50)
+    # The saved merger is the fit of both rounds' cached examples (same seed and epochs: the same weights).
+    refit = fit_region_merger(features, labels, epochs=5)
     assert np.allclose(loaded.region_merger.probability(features), refit.probability(features), atol=1e-6)
-    # A second run reads the cached examples instead of running the model again.
-    stamps = [c.stat().st_mtime_ns for c in caches]
+    # A second run reads the cached examples instead of computing them again.
+    stamps = [c.stat().st_mtime_ns for caches in rounds for c in caches]
     assert main(args) == 0
-    assert [c.stat().st_mtime_ns for c in caches] == stamps
+    assert [c.stat().st_mtime_ns for caches in rounds for c in caches] == stamps
 
 
 def test_train_region_merger_on_an_empty_folder_says_so(tmp_path, capsys):

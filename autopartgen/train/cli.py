@@ -125,14 +125,17 @@ def add_cli(subparsers) -> None:
                             "(train/region_merger.py); writes OUT/model, the model folder with it")
     merger.add_argument("--data", required=True, help="dataset folder (parts.glb per object)")
     merger.add_argument("--out", required=True, help="run folder: pairs/ (examples cached per object), model/")
-    merger.add_argument("--weights", default=None, help="model folder whose claims are read (default: shipped)")
+    merger.add_argument("--weights", default=None, help="model folder the merger is added to (default: shipped); "
+                        "its settings (basin_spacing, num_surface_samples) shape the examples")
     merger.add_argument("--every", type=int, default=1, help="use every N-th object of --data")
     merger.add_argument("--offset", type=int, default=0, help="with --every: start at this object (0-based)")
     merger.add_argument("--limit", type=int, default=None, help="use at most N objects")
-    merger.add_argument("--steps", type=int, default=3000, help="full-batch optimiser steps")
+    merger.add_argument("--epochs", type=int, default=40, help="passes over the examples per fit")
+    merger.add_argument("--rounds", type=int, default=1, help="1: examples from random walks of true merges; "
+                        "each further round adds the examples of the walk the last fit takes itself (measured "
+                        "worse: MODEL_CARD)")
     merger.add_argument("--workers", type=int, default=1, help="processes collecting examples")
     merger.add_argument("--seed", type=int, default=0)
-    merger.add_argument("--device", default=None, help="cpu or cuda for the claims (default: cpu)")
     merger.set_defaults(func=_run_region_merger)
 
     export = sub.add_parser("export", help="write a model folder (config + EMA safetensors + MODEL_CARD.md)")

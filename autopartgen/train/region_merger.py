@@ -1,15 +1,20 @@
 """`autopartgen train region-merger`: teach the region merger which touching basins are one part.
 
-For each object of a part dataset: run the model's anchored loop on its fused whole (as a user's mesh
-arrives, ``eval/runner.make_input_mesh``), keep the claims it made (``PartResult.anchor_claims``),
-label the anchor grid's cells with the ground-truth parts (``partition.labels_from_parts``), over-segment into basins and walk random
+For each object of a part dataset: take its fused whole (as a user's mesh arrives,
+``eval/runner.make_input_mesh``) onto the anchor grid as the anchored loop holds it, label the cells with
+the ground-truth parts (``partition.labels_from_parts``), over-segment into basins and walk random
 ground-truth merges, recording each touching pair's features and whether it is one part
-(``geometry/regions.oracle_pairs``). Then fit the MLP (``models/region_merger.py``) and write a model
-folder: the input model plus ``region_merger.safetensors`` and its config entries.
+(``geometry/regions.oracle_pairs``); fit the MLP (``models/region_merger.py``). ``--rounds 2`` adds a
+round that walks the merges the fitted merger itself makes (``geometry/regions.merger_walk_pairs``) and
+refits on both rounds' examples, so the merger also sees the states its own mistakes lead to (measured
+worse on val and real-val: it learned to merge more; MODEL_CARD). No network runs here (the features read only the solid's shape), so this takes about a second per object.
+Writes a model folder: the input model plus ``region_merger.safetensors`` and its config entries.
 
     autopartgen train region-merger --data DATA --out runs/merger [--weights MODEL] [--limit N] [--workers 2]
 
-Examples are cached per object under ``OUT/pairs/`` (a rerun, or a run with more objects, reuses them).
+Solids are cached per object under ``OUT/solids/`` and examples per object and round under
+``OUT/pairs/round<r>/`` (a rerun, or a run with more objects, reuses them; the second round's examples
+depend on the first round's fit, so delete ``round1`` after changing the first).
 """
 
 from __future__ import annotations
@@ -31,85 +36,120 @@ from autopartgen.models.region_merger import RegionMerger
 logger = logging.getLogger(__name__)
 
 
-def object_examples(pipe, object_dir: Path, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pair features and labels of one object (see module doc)."""
+def object_solid(object_dir: Path, grid: int, surface_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """One object's solid as the anchored loop holds its fused whole (as a user's mesh arrives,
+    ``eval/runner.make_input_mesh``; ``partition.anchored_input`` in the [-1, 1] frame on the ``grid``^3
+    anchor grid) and the ground-truth part of each cell: ``(inside (n, n, n) bool, truth (n, n, n) int)``,
+    truth -1 outside and where no part solid holds the cell."""
     from autopartgen.eval.runner import load_gt_parts, make_input_mesh
-    from autopartgen.geometry.normalize import apply_normalization
-    from autopartgen.options import GenerationOptions
+    from autopartgen.geometry.normalize import apply_normalization, normalization_transform
 
     parts = load_gt_parts(object_dir)
-    result = pipe.generate(mesh=make_input_mesh(parts, "fused"),
-                           options=GenerationOptions(seed=seed, progress=False, merge_regions=False))
-    inside, claims = result.anchor_claims
-    grid = inside.shape[0]
-    # the ground-truth part of each inside cell, as the DiT's training prep labels them (smallest part wins)
-    triangles = [apply_normalization(np.asarray(part.vertices), *result.normalization)[np.asarray(part.faces)]
+    whole = make_input_mesh(parts, "fused")
+    normalization = normalization_transform(np.asarray(whole.vertices))
+    vertices = apply_normalization(np.asarray(whole.vertices), *normalization)
+    inside, _ = partition.anchored_input(vertices, np.asarray(whole.faces), grid, surface_samples,
+                                         float(whole.area), np.random.default_rng(seed))
+    # as the DiT's training prep labels the cells (smallest part wins)
+    triangles = [apply_normalization(np.asarray(part.vertices), *normalization)[np.asarray(part.faces)]
                  for part in parts]
-    truth = partition.labels_from_parts(triangles, inside)
-    if (truth[inside] < 0).any():  # no part solid holds any cell: nothing to learn from this object
-        logger.warning("region pairs: %s: no input cell lies in a part; skipped", Path(object_dir).name)
+    return inside, partition.labels_from_parts(triangles, inside)
+
+
+def solid_examples(inside: np.ndarray, truth: np.ndarray, spacing: int, seed: int,
+                   merger: RegionMerger | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pair features and labels of one solid (:func:`object_solid`): (P, NUM_FEATURES), (P,) 0/1.
+
+    ``spacing`` is the basins' ``min_distance`` in cells. Without ``merger`` the pairs come from random
+    walks of true merges (``regions.oracle_pairs``, seeded); with one, from the walk the merger itself
+    takes (``regions.merger_walk_pairs``). A solid with a cell no part holds gives no examples."""
+    if not inside.any() or (truth[inside] < 0).any():
         return np.zeros((0, regions.NUM_FEATURES)), np.zeros(0)
     depth = regions.depth_field(inside)
-    spacing = max(1, round(float(pipe._setting("basin_spacing", 0.125)) * grid / 2.0))
-    graph = regions.RegionGraph.from_segments(regions.basin_segments(inside, depth, spacing), depth, claims)
-    return regions.oracle_pairs(graph, truth, np.random.default_rng(seed))
+    graph = regions.RegionGraph.from_segments(regions.basin_segments(inside, depth, spacing), depth)
+    if merger is None:
+        return regions.oracle_pairs(graph, truth, np.random.default_rng(seed))
+    return regions.merger_walk_pairs(graph, truth, merger.probability)
 
 
-def fit_region_merger(features: np.ndarray, labels: np.ndarray, steps: int = 3000, width: int = 64,
-                      lr: float = 3e-3, weight_decay: float = 1e-4, seed: int = 0) -> RegionMerger:
-    """Full-batch AdamW on the binary cross-entropy of (P, F) features -> (P,) 0/1 labels."""
+def fit_region_merger(features: np.ndarray, labels: np.ndarray, epochs: int = 40, batch_size: int = 4096,
+                      width: int = 64, lr: float = 3e-3, weight_decay: float = 1e-4, seed: int = 0) -> RegionMerger:
+    """AdamW with a one-cycle learning rate on the binary cross-entropy of (P, F) features -> (P,) 0/1
+    labels, ``epochs`` passes in shuffled mini-batches (seeded: the same inputs give the same weights)."""
     torch.manual_seed(seed)
+    order_rng = torch.Generator().manual_seed(seed)
     model = RegionMerger(features.shape[1], width)
     x = torch.as_tensor(features, dtype=torch.float32)
     y = torch.as_tensor(labels, dtype=torch.float32)
     model.feature_mean.copy_(x.mean(0))
     model.feature_std.copy_(x.std(0) + 1e-6)
+    batches = (len(x) + batch_size - 1) // batch_size
     optimizer = torch.optim.AdamW(model.parameters(), lr, weight_decay=weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=max(epochs * batches, 1))
     model.train()
-    for _ in range(steps):
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=order_rng)
+        for start in range(0, len(x), batch_size):
+            index = order[start:start + batch_size]
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x[index]), y[index])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
     return model.eval()
 
 
 _WORKER: dict = {}
 
 
-def _init_worker(weights, device, threads):
-    from autopartgen.api import load_pipeline
-
-    torch.set_num_threads(threads)
-    _WORKER["pipe"] = load_pipeline(weights, device=device)
+def _init_worker(settings: dict, merger_state: dict | None):
+    torch.set_num_threads(1)
+    _WORKER["settings"] = settings
+    _WORKER["merger"] = None
+    if merger_state is not None:
+        merger = RegionMerger(regions.NUM_FEATURES, merger_state["mlp.0.weight"].shape[0])
+        merger.load_state_dict(merger_state)
+        _WORKER["merger"] = merger.eval()
 
 
 def _collect_one(job) -> str:
-    object_dir, cache, seed = job
-    features, labels = object_examples(_WORKER["pipe"], Path(object_dir), seed)
-    write_npz(Path(cache), {"features": features, "labels": labels})
+    object_dir, solid_cache, pair_cache, seed = job
+    settings = _WORKER["settings"]
+    if Path(solid_cache).is_file():
+        cached = np.load(solid_cache)
+        inside, truth = cached["inside"], cached["truth"].astype(np.int64)
+    else:
+        inside, truth = object_solid(Path(object_dir), settings["grid"], settings["surface_samples"], seed)
+        write_npz(Path(solid_cache), {"inside": inside, "truth": truth.astype(np.int16)})
+    features, labels = solid_examples(inside, truth, settings["spacing"], seed, _WORKER["merger"])
+    if not len(labels):
+        logger.warning("region pairs: %s: no part holds some cell of the input; skipped", Path(object_dir).name)
+    write_npz(Path(pair_cache), {"features": features, "labels": labels})
     return Path(object_dir).name
 
 
-def collect_examples(object_dirs: list[Path], cache_dir: Path, weights, device: str, seed: int, workers: int
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """Examples of every object, computed once per object (cached as ``cache_dir/<name>.npz``)."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    jobs = [(str(d), str(cache_dir / f"{d.name}.npz"), seed) for d in object_dirs
-            if not (cache_dir / f"{d.name}.npz").is_file()]
+def collect_examples(object_dirs: list[Path], out: Path, round_: int, settings: dict, seed: int, workers: int,
+                     merger: RegionMerger | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Examples of every object for one round, computed once per object and cached as
+    ``out/pairs/round<r>/<name>.npz`` (the solids, shared by the rounds, as ``out/solids/<name>.npz``)."""
+    solids, pairs = out / "solids", out / "pairs" / f"round{round_}"
+    solids.mkdir(parents=True, exist_ok=True)
+    pairs.mkdir(parents=True, exist_ok=True)
+    jobs = [(str(d), str(solids / f"{d.name}.npz"), str(pairs / f"{d.name}.npz"), seed) for d in object_dirs
+            if not (pairs / f"{d.name}.npz").is_file()]
+    merger_state = None if merger is None else {k: v.cpu() for k, v in merger.state_dict().items()}
     if jobs:
-        threads = max(1, (os.cpu_count() or 1) // max(workers, 1))
         if workers > 1:
-            with multiprocessing.get_context("spawn").Pool(workers, _init_worker, (weights, device, threads)) as pool:
+            with multiprocessing.get_context("spawn").Pool(workers, _init_worker, (settings, merger_state)) as pool:
                 for name in pool.imap_unordered(_collect_one, jobs):
-                    logger.info("region pairs: %s", name)
+                    logger.info("region pairs: round %d: %s", round_, name)
         else:
-            _init_worker(weights, device, threads)
+            _init_worker(settings, merger_state)
             for job in jobs:
-                logger.info("region pairs: %s", _collect_one(job))
+                logger.info("region pairs: round %d: %s", round_, _collect_one(job))
     features, labels = [], []
     for d in object_dirs:
-        cached = np.load(cache_dir / f"{d.name}.npz")
+        cached = np.load(pairs / f"{d.name}.npz")
         features.append(cached["features"])
         labels.append(cached["labels"])
     return np.concatenate(features), np.concatenate(labels)
@@ -118,23 +158,35 @@ def collect_examples(object_dirs: list[Path], cache_dir: Path, weights, device: 
 def train_region_merger(args: argparse.Namespace) -> int:
     from autopartgen.api import load_pipeline
     from autopartgen.data.dataset import list_objects
+    from autopartgen.options import GenerationOptions
 
     object_dirs = list_objects(args.data)[args.offset:: max(args.every, 1)][: args.limit]
     if not object_dirs:
         raise InputFileError(f"dataset folder {args.data} holds no objects; pass a folder made by "
                              "`autopartgen data generate` or converted to the on-disk format")
-    out = Path(args.out)
-    features, labels = collect_examples(object_dirs, out / "pairs", args.weights, args.device or "cpu",
-                                        args.seed, args.workers)
-    logger.info("region merger: %d pairs from %d objects, %.2f one-part", len(labels), len(object_dirs),
-                labels.mean())
     pipe = load_pipeline(args.weights, device="cpu")
-    pipe.region_merger = fit_region_merger(features, labels, steps=args.steps, seed=args.seed)
-    accuracy = float(((pipe.region_merger.probability(features) > 0.5) == (labels > 0.5)).mean())
-    pipe.config.pipeline.setdefault("merge_threshold", 0.5)
-    pipe.config.pipeline.setdefault("merge_threshold_below_claims", 0.9)
+    pipe.config.pipeline.setdefault("merge_threshold", 0.6)
+    pipe.config.pipeline.setdefault("merge_threshold_below_claims", 0.8)
     pipe.config.pipeline.setdefault("basin_spacing", 0.125)
+    grid = GenerationOptions().anchor_grid  # the pipeline's default anchor grid
+    settings = {"grid": grid,
+                "spacing": max(1, round(float(pipe._setting("basin_spacing", 0.125)) * grid / 2.0)),
+                "surface_samples": min(int(pipe._setting("num_surface_samples", 200_000)), 200_000)}
+    out = Path(args.out)
+    features, labels, merger = [], [], None
+    for round_ in range(max(args.rounds, 1)):
+        round_features, round_labels = collect_examples(object_dirs, out, round_, settings, args.seed,
+                                                        args.workers, merger)
+        features.append(round_features)
+        labels.append(round_labels)
+        merger = fit_region_merger(np.concatenate(features), np.concatenate(labels), epochs=args.epochs,
+                                   seed=args.seed)
+        logger.info("region merger: round %d: %d pairs, %.2f one-part", round_, len(round_labels),
+                    round_labels.mean())
+    features, labels = np.concatenate(features), np.concatenate(labels)
+    pipe.region_merger = merger
+    accuracy = float(((merger.probability(features) > 0.5) == (labels > 0.5)).mean())
     pipe.save_pretrained(out / "model")
-    print(f"region merger: {len(labels)} pairs from {len(object_dirs)} objects, train accuracy {accuracy:.3f}; "
-          f"model folder {out / 'model'}")
+    print(f"region merger: {len(labels)} pairs from {len(object_dirs)} objects in {max(args.rounds, 1)} "
+          f"round(s), train accuracy {accuracy:.3f}; model folder {out / 'model'}")
     return 0
