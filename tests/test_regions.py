@@ -261,6 +261,21 @@ def test_train_region_merger_on_an_empty_folder_says_so(tmp_path, capsys):
     assert "holds no objects" in capsys.readouterr().err
 
 
+def test_train_region_merger_without_any_example_says_so(pipe, tmp_path, capsys, monkeypatch):  # noqa: F811
+    from autopartgen.cli import main
+    from autopartgen.data.dataset import generate_and_write
+    from autopartgen.train import region_merger
+
+    generate_and_write(tmp_path / "data", 0, n_views=1, size=64, resolution=24)
+    pipe.save_pretrained(tmp_path / "base")
+    monkeypatch.setattr(region_merger, "solid_examples",
+                        lambda *a, **k: (np.zeros((0, regions.NUM_FEATURES)), np.zeros(0)))
+    code = main(["train", "region-merger", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run"),
+                 "--weights", str(tmp_path / "base")])
+    assert code != 0 and not (tmp_path / "run" / "model").exists()
+    assert "gave region-merger examples" in capsys.readouterr().err
+
+
 def test_below_the_claimed_count_a_merge_needs_more_confidence():
     _, _, _, _, graph = dumbbell_graph()
     assert len(graph.alive) > 2

@@ -177,6 +177,9 @@ def train_region_merger(args: argparse.Namespace) -> int:
     for round_ in range(max(args.rounds, 1)):
         round_features, round_labels = collect_examples(object_dirs, out, round_, settings, args.seed,
                                                         args.workers, merger)
+        if round_ == 0 and not len(round_labels):
+            raise InputFileError(f"no object of {args.data} gave region-merger examples (each had input cells no "
+                                 "part holds, or one basin); pass part meshes that fill their object")
         features.append(round_features)
         labels.append(round_labels)
         merger = fit_region_merger(np.concatenate(features), np.concatenate(labels), epochs=args.epochs,
