@@ -551,7 +551,7 @@ class AnchoredPolicy(GeneratedPolicy):
         no latent at its position; a claimed part that holds most of no region is dropped."""
         grid = labels.shape[0]
         depth = regions.depth_field(self.inside)
-        segments = regions.basin_segments(self.inside, depth, max(1, round(self.basin_spacing * grid / 2.0)))
+        segments = regions.basin_segments(self.inside, depth, regions.spacing_cells(self.basin_spacing, grid))
         graph = regions.RegionGraph.from_segments(segments, depth)
         regions.merge_regions(graph, self.pipe.region_merger.probability, self.merge_threshold,
                               max(self.max_parts, 1), self.min_part_cells, floor=len(state.parts),

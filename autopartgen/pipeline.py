@@ -198,7 +198,7 @@ class AutoPartGen:
             if not path.is_file():
                 raise CheckpointError(f"weights file {path} for the region merger is missing; put it in {folder} "
                                       "or remove pipeline.region_merger from the config")
-            # on the CPU whatever the device: it scores a few hundred 21-feature rows per object
+            # on the CPU whatever the device: it scores a few hundred rows of pair features per object
             models["region_merger"] = load_weights(RegionMerger(), path, name="region merger").eval()
             identity["region_merger"] = {"file": path.name, "bytes": path.stat().st_size}
         logger.info("loaded %s from %s on %s", config.name, folder, device)

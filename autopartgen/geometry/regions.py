@@ -61,6 +61,11 @@ def basin_segments(inside: np.ndarray, depth: np.ndarray, min_distance: int = 4)
     return (segments - 1).astype(np.int32)
 
 
+def spacing_cells(spacing: float, grid: int) -> int:
+    """A basin spacing in the [-1, 1] frame (config ``basin_spacing``) as cells of a ``grid``^3 anchor grid."""
+    return max(1, round(spacing * grid / 2.0))
+
+
 def touching_pairs(segments: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Regions that share cell faces: (P, 2) pairs (a < b), (P,) contact face counts, (P,) the
     deepest interface (the larger of min(depth) over the two cells of each shared face)."""
@@ -191,9 +196,7 @@ def merge_regions(graph: RegionGraph, score, threshold: float = 0.5, max_regions
     merge are reused. Modifies and returns ``graph``."""
     scores: dict = {}
     while graph.contact:
-        new = [pair for pair in graph.contact if pair not in scores]
-        if new:
-            scores.update(zip(new, np.asarray(score(np.stack([graph.features(*p) for p in new])), float)))
+        _score_new_pairs(graph, scores, score)
         best = max(graph.contact, key=lambda p: (scores[p], p))
         limit = threshold if len(graph.alive) > floor or threshold_below_floor is None else threshold_below_floor
         if scores[best] <= limit:
@@ -211,6 +214,27 @@ def merge_regions(graph: RegionGraph, score, threshold: float = 0.5, max_regions
     return graph
 
 
+def _score_new_pairs(graph: RegionGraph, scores: dict, score) -> tuple[list, np.ndarray]:
+    """Score the touching pairs not in ``scores`` (new since the last merge) into it; returns them and
+    their (P, NUM_FEATURES) features."""
+    new = [pair for pair in graph.contact if pair not in scores]
+    features = np.stack([graph.features(*pair) for pair in new]) if new else np.zeros((0, NUM_FEATURES))
+    if new:
+        scores.update(zip(new, np.asarray(score(features), float)))
+    return new, features
+
+
+def _plurality_part(graph: RegionGraph, region: int, truth: np.ndarray) -> int:
+    """The ground-truth part holding most of ``region``'s cells (``truth``: (n, n, n) int part per cell)."""
+    return int(np.bincount(truth[tuple(graph.members[region].T)]).argmax())
+
+
+def _examples(features: list, labels: list) -> tuple[np.ndarray, np.ndarray]:
+    if not features:
+        return np.zeros((0, NUM_FEATURES)), np.zeros(0)
+    return np.stack(features), np.array(labels)
+
+
 def oracle_pairs(graph: RegionGraph, truth: np.ndarray, rng: np.random.Generator, record_share: float = 0.35
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Training examples for a pair scorer: walk random merges of pairs that the ground truth puts in
@@ -218,10 +242,7 @@ def oracle_pairs(graph: RegionGraph, truth: np.ndarray, rng: np.random.Generator
     the features of touching pairs along the way (all at the start, then at a random ``record_share``
     of the steps; each distinct pair once). Returns (P, NUM_FEATURES) features and (P,) 0/1 labels.
     Modifies ``graph``."""
-    def part_of(region):
-        return int(np.bincount(truth[tuple(graph.members[region].T)]).argmax())
-
-    parts = {r: part_of(r) for r in graph.alive}
+    parts = {r: _plurality_part(graph, r, truth) for r in graph.alive}
     seen: set = set()
     features, labels = [], []
     first = True
@@ -238,11 +259,9 @@ def oracle_pairs(graph: RegionGraph, truth: np.ndarray, rng: np.random.Generator
             break
         a, b = same[int(rng.integers(len(same)))]
         graph.merge(a, b)
-        parts[a] = part_of(a)
+        parts[a] = _plurality_part(graph, a, truth)
         seen = {p for p in seen if a not in p and b not in p}
-    if not features:
-        return np.zeros((0, NUM_FEATURES)), np.zeros(0)
-    return np.stack(features), np.array(labels)
+    return _examples(features, labels)
 
 
 def merger_walk_pairs(graph: RegionGraph, truth: np.ndarray, score, stop_below: float = 0.3
@@ -252,30 +271,18 @@ def merger_walk_pairs(graph: RegionGraph, truth: np.ndarray, score, stop_below: 
     pipeline's threshold, so states just past the stop are seen too), recording every distinct pair's
     features and whether the ground truth puts both regions' plurality parts in one (``truth`` as in
     :func:`oracle_pairs`). Returns (P, NUM_FEATURES) features and (P,) 0/1 labels. Modifies ``graph``."""
-    def part_of(region):
-        return int(np.bincount(truth[tuple(graph.members[region].T)]).argmax())
-
-    parts = {r: part_of(r) for r in graph.alive}
-    recorded, scores = set(), {}
+    parts = {r: _plurality_part(graph, r, truth) for r in graph.alive}
+    scores: dict = {}
     features, labels = [], []
     while graph.contact:
-        new = [pair for pair in graph.contact if pair not in scores]
-        if new:
-            new_features = np.stack([graph.features(*pair) for pair in new])
-            scores.update(zip(new, np.asarray(score(new_features), float)))
-            for pair, vector in zip(new, new_features):
-                if pair not in recorded:
-                    recorded.add(pair)
-                    features.append(vector)
-                    labels.append(float(parts[pair[0]] == parts[pair[1]]))
+        new, new_features = _score_new_pairs(graph, scores, score)  # pairs first seen in this state
+        features.extend(new_features)
+        labels.extend(float(parts[x] == parts[y]) for x, y in new)
         best = max(graph.contact, key=lambda p: (scores[p], p))
         if scores[best] <= stop_below:
             break
         a, b = best
         graph.merge(a, b)
-        parts[a] = part_of(a)
-        recorded = {p for p in recorded if a not in p and b not in p}
+        parts[a] = _plurality_part(graph, a, truth)
         scores = {p: v for p, v in scores.items() if a not in p and b not in p}
-    if not features:
-        return np.zeros((0, NUM_FEATURES)), np.zeros(0)
-    return np.stack(features), np.array(labels)
+    return _examples(features, labels)

@@ -170,7 +170,7 @@ def train_region_merger(args: argparse.Namespace) -> int:
     pipe.config.pipeline.setdefault("basin_spacing", 0.125)
     grid = GenerationOptions().anchor_grid  # the pipeline's default anchor grid
     settings = {"grid": grid,
-                "spacing": max(1, round(float(pipe._setting("basin_spacing", 0.125)) * grid / 2.0)),
+                "spacing": regions.spacing_cells(float(pipe._setting("basin_spacing", 0.125)), grid),
                 "surface_samples": min(int(pipe._setting("num_surface_samples", 200_000)), 200_000)}
     out = Path(args.out)
     features, labels, merger = [], [], None
