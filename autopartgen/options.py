@@ -106,8 +106,8 @@ class GenerationOptions:
                                     "the input's area or more get parts of their own; off with --num-parts")
     merge_regions: bool = _option(True, "with --parts input and a model that has a region merger (the shipped "
                                   "one does): cut the input's solid into basins where it narrows and let the "
-                                  "merger join them into parts, reading the DiT's claims; replaces "
-                                  "--neck-depth; off with --num-parts")
+                                  "merger join them by their shapes (the DiT's claimed part count sets how "
+                                  "far it may go); replaces --neck-depth; off with --num-parts")
     num_steps: int | None = _option(None, "diffusion sampler steps (default: the config's)", low=1,
                                      high=MAX_STEPS)
     whole_cfg_scale: float | None = _option(None, "guidance of the whole-object latent sampled from an image",

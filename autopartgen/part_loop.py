@@ -404,6 +404,7 @@ class AnchoredPolicy(GeneratedPolicy):
         self.merge_threshold = float(pipe._setting("merge_threshold", 0.5))
         self.merge_threshold_below_claims = float(pipe._setting("merge_threshold_below_claims", self.merge_threshold))
         self.basin_spacing = float(pipe._setting("basin_spacing", 0.125))
+        self.face_cuts = bool(pipe._setting("face_cuts", False))
         if not (0.0 < self.merge_threshold < 1.0 and 0.0 < self.merge_threshold_below_claims < 1.0
                 and 0.0 < self.basin_spacing <= 2.0):
             raise ConfigError(f"the model config's pipeline.merge_threshold {self.merge_threshold!r}, "
@@ -551,8 +552,9 @@ class AnchoredPolicy(GeneratedPolicy):
         no latent at its position; a claimed part that holds most of no region is dropped."""
         grid = labels.shape[0]
         depth = regions.depth_field(self.inside)
-        segments = regions.basin_segments(self.inside, depth, regions.spacing_cells(self.basin_spacing, grid))
-        graph = regions.RegionGraph.from_segments(segments, depth)
+        segments, sides = regions.over_segment(self.inside, depth, regions.spacing_cells(self.basin_spacing, grid),
+                                               self.face_cuts)
+        graph = regions.RegionGraph.from_segments(segments, depth, sides)
         regions.merge_regions(graph, self.pipe.region_merger.probability, self.merge_threshold,
                               max(self.max_parts, 1), self.min_part_cells, floor=len(state.parts),
                               threshold_below_floor=self.merge_threshold_below_claims)

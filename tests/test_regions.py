@@ -5,6 +5,7 @@ are partition.labels_from_parts, tested in test_anchored.py."""
 
 import numpy as np
 import pytest
+from scipy import ndimage
 import torch
 import trimesh
 
@@ -81,6 +82,89 @@ def test_pair_features_are_symmetric_and_read_sizes_and_contacts():
         assert features[FEATURE["log_share_small"]] == pytest.approx(np.log(small / inside.sum()))
         assert features[FEATURE["log_share_large"]] == pytest.approx(np.log(large / inside.sum()))
         assert features[FEATURE["contact_small"]] == pytest.approx(np.log(faces / small ** (2 / 3)))
+
+
+def turned_box_with_door(yaw_degrees: float):
+    """A 40^3 grid: a 24 x 24 x 16-cell box turned by ``yaw_degrees`` about the grid's first axis, with a
+    3-cell door on one side face covering its lower two thirds (a strip of the face stays visible above
+    it). Returns (inside, door) bool grids."""
+    index = np.indices((40, 40, 40)).reshape(3, -1).T + 0.5 - 20.0
+    turn = np.radians(yaw_degrees)
+    # box frame: u along the first axis (not turned), v and w turned in the plane of the other two
+    u = index[:, 0]
+    v = np.cos(turn) * index[:, 1] + np.sin(turn) * index[:, 2]
+    w = -np.sin(turn) * index[:, 1] + np.cos(turn) * index[:, 2]
+    body = (np.abs(u) < 12) & (np.abs(v) < 12) & (np.abs(w) < 8)
+    door = (u > -12) & (u < 4) & (np.abs(v) < 11) & (w >= 8) & (w < 11)
+    return (body | door).reshape(40, 40, 40), door.reshape(40, 40, 40)
+
+
+@pytest.mark.parametrize("yaw", [0.0, 27.0])
+def test_face_planes_find_the_faces_of_a_turned_box(yaw):
+    inside, _ = turned_box_with_door(yaw)
+    planes = regions.face_planes(inside, min_cells=40)
+    turn = np.radians(yaw)
+    expected = [np.array([sign, 0.0, 0.0]) for sign in (1, -1)]
+    expected += [sign * np.array([0.0, np.cos(turn), np.sin(turn)]) for sign in (1, -1)]
+    expected += [sign * np.array([0.0, -np.sin(turn), np.cos(turn)]) for sign in (1, -1)]
+    for normal in expected:  # each face of the box (outward normal) is found
+        assert max(float(plane[:3] @ normal) for plane in planes) > 0.97
+    assert np.allclose(np.linalg.norm(planes[:, :3], axis=1), 1.0)
+
+
+@pytest.mark.parametrize("yaw", [0.0, 27.0])
+def test_face_cuts_separate_a_flush_door_from_its_body(yaw):
+    """The door adds no neck, so the basins mix it with the body; the plane of the body's visible face
+    strip cuts it off: every region is then nearly all door or nearly all body."""
+    inside, door = turned_box_with_door(yaw)
+    depth = regions.depth_field(inside)
+    basins, none = regions.over_segment(inside, depth, 4, face_cuts=False)
+    assert none is None
+    share = lambda segments, r: door[segments == r].mean()  # noqa: E731
+    assert any(0.02 < share(basins, r) < 0.98 for r in range(basins.max() + 1))
+    segments, sides = regions.over_segment(inside, depth, 4, face_cuts=True)
+    assert (segments[inside] >= 0).all() and (segments[~inside] == -1).all()
+    door_regions = [r for r in range(segments.max() + 1) if share(segments, r) > 0.5]
+    assert door_regions
+    for r in range(segments.max() + 1):
+        assert share(segments, r) < 0.1 or share(segments, r) > 0.9
+    assert np.isin(segments[door], door_regions).mean() > 0.65  # cells within the margin of a turned face stay behind
+
+
+def test_face_cut_pieces_are_connected_and_not_small():
+    inside, _ = turned_box_with_door(27.0)
+    depth = regions.depth_field(inside)
+    segments, _ = regions.over_segment(inside, depth, 3, face_cuts=True)
+    sizes = np.bincount(segments[inside])
+    assert (sizes >= 20).all() and len(sizes) == int(segments.max()) + 1
+    for r in range(len(sizes)):
+        assert ndimage.label(segments == r)[1] == 1
+
+
+def test_crossing_faces_are_counted_and_added_up_on_merges():
+    inside, _ = turned_box_with_door(0.0)
+    depth = regions.depth_field(inside)
+    segments, sides = regions.over_segment(inside, depth, 3, face_cuts=True)
+    graph = regions.RegionGraph.from_segments(segments, depth, sides)
+
+    def recount(grid, a, b):  # faces between regions a and b whose two cells differ in side code
+        total = 0
+        for axis in range(3):
+            x, y = np.moveaxis(grid, axis, 0), np.moveaxis(sides, axis, 0)
+            pair = ((x[:-1] == a) & (x[1:] == b)) | ((x[:-1] == b) & (x[1:] == a))
+            total += int((pair & (y[:-1] != y[1:])).sum())
+        return total
+
+    assert any(graph.crossing.values())
+    for (a, b), crossing in graph.crossing.items():
+        assert crossing == recount(segments, a, b)
+        assert graph.features(a, b)[FEATURE["plane_share"]] == pytest.approx(crossing / graph.contact[(a, b)])
+    (a, b), _ = max(graph.crossing.items(), key=lambda item: item[1])
+    graph.merge(a, b)
+    merged = np.where(segments == b, a, segments)
+    for (x, y), crossing in graph.crossing.items():
+        assert crossing == recount(merged, x, y)
+    assert not any(regions.RegionGraph.from_segments(segments, depth).crossing.values())
 
 
 def test_solidity_is_one_for_a_box_and_less_for_an_l_shape():
@@ -217,6 +301,39 @@ def test_the_anchored_loop_cuts_the_merged_regions(pipe, monkeypatch, logit):  #
     assert len(off.parts) == 1
 
 
+class MergeAllButSlabsOnFaces:
+    """A stand-in merger: joins every pair except a thin region on a thick one across an interface that
+    a face plane crosses (the plane of the door's top cuts the box too; those two pieces rejoin)."""
+
+    def probability(self, features: np.ndarray) -> np.ndarray:
+        slab = (features[:, FEATURE["plane_share"]] > 0.5) & (features[:, FEATURE["thickness_ratio"]] < 0.5)
+        return (~slab).astype(float)
+
+
+def test_face_cuts_in_the_anchored_loop_give_a_flush_door_its_own_part(pipe, monkeypatch):  # noqa: F811
+    """A box with a door flush on its front, fused into one surface: with the config's face_cuts the
+    loop cuts the door off along the plane of the box's visible front strip; without, nothing separates it."""
+    import manifold3d  # noqa: F401 (trimesh's boolean engine)
+
+    body = trimesh.creation.box(extents=(1.6, 1.6, 1.0))
+    door = trimesh.creation.box(extents=(1.6, 1.0, 0.16)).apply_translation((0.0, -0.3, 0.58))  # flush below
+    mesh = trimesh.boolean.union([body, door], engine="manifold")
+    assert len(mesh.split(only_watertight=False)) == 1
+    monkeypatch.setattr(pipe, "sample_part", lambda *a, **k: torch.zeros(pipe.dit.num_latents, pipe.dit.in_channels))
+    monkeypatch.setattr(pipe, "region_merger", MergeAllButSlabsOnFaces())
+    monkeypatch.setitem(pipe.config.pipeline, "face_cuts", True)
+    result = pipe.generate(mesh=mesh, options=GenerationOptions(progress=False, max_parts=6))
+    # A part of the door lies wholly in front of the box's face (z = 0.5). (The voxel staircase of the
+    # door's edges can add a tilted plane that leaves a slice of the door to the box: the stand-in is no
+    # learned merger; the cut may also leave two flat slivers of the back face, whose extreme faces lie
+    # exactly on cell boundaries of the anchor grid.)
+    in_front = [part for part in result.parts if part.mesh.bounds[0][2] > 0.45 and part.volume_share > 0.01]
+    assert len(in_front) == 1 and in_front[0].mesh.volume > 0.3 * door.volume
+    assert sum(part.mesh.volume for part in result.parts) == pytest.approx(mesh.volume, rel=1e-3)
+    monkeypatch.setitem(pipe.config.pipeline, "face_cuts", False)
+    assert len(pipe.generate(mesh=mesh, options=GenerationOptions(progress=False, max_parts=6)).parts) == 1
+
+
 def test_every_inside_cell_gets_a_basin_even_on_islands_without_a_peak():
     inside = np.zeros((20, 20, 20), bool)
     inside[2:12, 2:12, 2:12] = True
@@ -227,12 +344,13 @@ def test_every_inside_cell_gets_a_basin_even_on_islands_without_a_peak():
     assert len({segments[15, 15, 15], segments[17, 17, 17], segments[5, 5, 5]}) == 3
 
 
-def test_train_region_merger_writes_a_model_folder_and_reuses_its_examples(pipe, tmp_path):  # noqa: F811
+def test_train_region_merger_writes_a_model_folder_and_reuses_its_examples(pipe, tmp_path, monkeypatch):  # noqa: F811
     from autopartgen.cli import main
     from autopartgen.data.dataset import generate_and_write
 
     for seed in range(2):
         generate_and_write(tmp_path / "data", seed, n_views=1, size=64, resolution=24)
+    monkeypatch.setitem(pipe.config.pipeline, "face_cuts", True)
     pipe.save_pretrained(tmp_path / "base")
     args = ["train", "region-merger", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run"),
             "--weights", str(tmp_path / "base"), "--epochs", "5", "--rounds", "2"]

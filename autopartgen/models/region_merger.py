@@ -1,7 +1,7 @@
 """The region merger: how likely two touching regions of a solid belong to one part.
 
 A small MLP over the pair features of ``geometry/regions.py`` (sizes, contact, neck depth, thickness,
-convexity, axes, agreement of the DiT's claims). The anchored loop over-segments the input's solid
+convexity, axes; no trace of the DiT's claims). The anchored loop over-segments the input's solid
 into basins and merges the likeliest pairs with it (``geometry/regions.merge_regions``); trained by
 ``autopartgen train region-merger`` on the same corpus as the DiT (``train/region_merger.py``).
 

@@ -4,10 +4,12 @@ For each object of a part dataset: take its fused whole (as a user's mesh arrive
 ``eval/runner.make_input_mesh``) onto the anchor grid as the anchored loop holds it, label the cells with
 the ground-truth parts (``partition.labels_from_parts``), over-segment into basins and walk random
 ground-truth merges, recording each touching pair's features and whether it is one part
-(``geometry/regions.oracle_pairs``); fit the MLP (``models/region_merger.py``). ``--rounds 2`` adds a
+(``geometry/regions.oracle_pairs``); with the model config's ``face_cuts``, walk the basins cut by the
+solid's face planes too (``geometry/regions.over_segment``); fit the MLP (``models/region_merger.py``). ``--rounds 2`` adds a
 round that walks the merges the fitted merger itself makes (``geometry/regions.merger_walk_pairs``) and
 refits on both rounds' examples, so the merger also sees the states its own mistakes lead to (measured
-worse on val and real-val: it learned to merge more; MODEL_CARD). No network runs here (the features read only the solid's shape), so this takes about a second per object.
+worse on val and real-val: it learned to merge more; MODEL_CARD). No network runs here (the features read only the solid's shape), so this takes about a second per object
+(about two with face cuts).
 Writes a model folder: the input model plus ``region_merger.safetensors`` and its config entries.
 
     autopartgen train region-merger --data DATA --out runs/merger [--weights MODEL] [--limit N] [--workers 2]
@@ -57,19 +59,29 @@ def object_solid(object_dir: Path, grid: int, surface_samples: int, seed: int) -
 
 
 def solid_examples(inside: np.ndarray, truth: np.ndarray, spacing: int, seed: int,
-                   merger: RegionMerger | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   merger: RegionMerger | None = None, face_cuts: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Pair features and labels of one solid (:func:`object_solid`): (P, NUM_FEATURES), (P,) 0/1.
 
     ``spacing`` is the basins' ``min_distance`` in cells. Without ``merger`` the pairs come from random
-    walks of true merges (``regions.oracle_pairs``, seeded); with one, from the walk the merger itself
-    takes (``regions.merger_walk_pairs``). A solid with a cell no part holds gives no examples."""
+    walks of true merges (``regions.oracle_pairs``, seeded) over the basins, and with ``face_cuts`` also
+    over the basins cut by the solid's face planes (the regions the pipeline starts from; both walks, so
+    the merger also learns solids without flat faces, where the two coincide). With a merger, from the
+    walk the merger itself takes from the pipeline's regions (``regions.merger_walk_pairs``). A solid
+    with a cell no part holds gives no examples."""
     if not inside.any() or (truth[inside] < 0).any():
         return np.zeros((0, regions.NUM_FEATURES)), np.zeros(0)
     depth = regions.depth_field(inside)
-    graph = regions.RegionGraph.from_segments(regions.basin_segments(inside, depth, spacing), depth)
-    if merger is None:
-        return regions.oracle_pairs(graph, truth, np.random.default_rng(seed))
-    return regions.merger_walk_pairs(graph, truth, merger.probability)
+    if merger is not None:
+        segments, sides = regions.over_segment(inside, depth, spacing, face_cuts)
+        return regions.merger_walk_pairs(regions.RegionGraph.from_segments(segments, depth, sides), truth,
+                                         merger.probability)
+    basins = regions.RegionGraph.from_segments(regions.basin_segments(inside, depth, spacing), depth)
+    walks = [regions.oracle_pairs(basins, truth, np.random.default_rng(seed))]
+    if face_cuts:
+        segments, sides = regions.over_segment(inside, depth, spacing, True)
+        walks.append(regions.oracle_pairs(regions.RegionGraph.from_segments(segments, depth, sides), truth,
+                                          np.random.default_rng(seed + 1)))
+    return np.concatenate([features for features, _ in walks]), np.concatenate([labels for _, labels in walks])
 
 
 def fit_region_merger(features: np.ndarray, labels: np.ndarray, epochs: int = 40, batch_size: int = 4096,
@@ -121,7 +133,8 @@ def _collect_one(job) -> str:
     else:
         inside, truth = object_solid(Path(object_dir), settings["grid"], settings["surface_samples"], seed)
         write_npz(Path(solid_cache), {"inside": inside, "truth": truth.astype(np.int16)})
-    features, labels = solid_examples(inside, truth, settings["spacing"], seed, _WORKER["merger"])
+    features, labels = solid_examples(inside, truth, settings["spacing"], seed, _WORKER["merger"],
+                                      settings["face_cuts"])
     if not len(labels):
         logger.warning("region pairs: %s: no part holds some cell of the input; skipped", Path(object_dir).name)
     write_npz(Path(pair_cache), {"features": features, "labels": labels})
@@ -171,7 +184,8 @@ def train_region_merger(args: argparse.Namespace) -> int:
     grid = GenerationOptions().anchor_grid  # the pipeline's default anchor grid
     settings = {"grid": grid,
                 "spacing": regions.spacing_cells(float(pipe._setting("basin_spacing", 0.125)), grid),
-                "surface_samples": min(int(pipe._setting("num_surface_samples", 200_000)), 200_000)}
+                "surface_samples": min(int(pipe._setting("num_surface_samples", 200_000)), 200_000),
+                "face_cuts": bool(pipe._setting("face_cuts", False))}
     out = Path(args.out)
     features, labels, merger = [], [], None
     for round_ in range(max(args.rounds, 1)):
