@@ -81,8 +81,12 @@ def over_segment(inside: np.ndarray, depth: np.ndarray, spacing: int, face_cuts:
     the planes of the solid's flat faces cross them when ``face_cuts`` (:func:`plane_cuts`). Returns
     ((n, n, n) int32 regions, -1 outside; the :func:`plane_sides` codes, or None without face cuts)."""
     segments = basin_segments(inside, depth, spacing)
-    if not face_cuts:
-        return segments, None
+    return face_cut(inside, segments) if face_cuts else (segments, None)
+
+
+def face_cut(inside: np.ndarray, segments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``segments`` cut where the planes of the solid's flat faces cross them: (the cut regions, the
+    :func:`plane_sides` codes)."""
     sides = plane_sides(inside, face_planes(inside))
     return plane_cuts(segments, sides), sides
 

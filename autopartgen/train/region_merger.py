@@ -75,10 +75,11 @@ def solid_examples(inside: np.ndarray, truth: np.ndarray, spacing: int, seed: in
         segments, sides = regions.over_segment(inside, depth, spacing, face_cuts)
         return regions.merger_walk_pairs(regions.RegionGraph.from_segments(segments, depth, sides), truth,
                                          merger.probability)
-    basins = regions.RegionGraph.from_segments(regions.basin_segments(inside, depth, spacing), depth)
-    walks = [regions.oracle_pairs(basins, truth, np.random.default_rng(seed))]
-    if face_cuts:
-        segments, sides = regions.over_segment(inside, depth, spacing, True)
+    basins = regions.basin_segments(inside, depth, spacing)
+    walks = [regions.oracle_pairs(regions.RegionGraph.from_segments(basins, depth), truth,
+                                  np.random.default_rng(seed))]
+    if face_cuts:  # the same basins, cut (not computed again)
+        segments, sides = regions.face_cut(inside, basins)
         walks.append(regions.oracle_pairs(regions.RegionGraph.from_segments(segments, depth, sides), truth,
                                           np.random.default_rng(seed + 1)))
     return np.concatenate([features for features, _ in walks]), np.concatenate([labels for _, labels in walks])
