@@ -128,3 +128,22 @@ def test_an_interrupt_stops_a_run_with_workers_at_once_and_keeps_finished_rows(d
         runner.METHODS.pop("sleepy")
     assert time.monotonic() - start < 30  # two objects still sleep for a minute each
     assert [row["object_id"] for row in runner.read_csv(out / "results.csv")] == ["a"]
+
+
+def test_the_command_line_resume_flag_keeps_the_scored_rows(data, tmp_path, method):
+    """`autopartgen eval --resume` reaches the runner: the objects already in results.csv are not run again
+    (it once dropped the flag and scored everything afresh)."""
+    from autopartgen.cli import main
+
+    out = tmp_path / "out"
+    args = ["eval", "--data", str(data), "--split", "all", "--method", "counting", "--out", str(out), "--quiet",
+            "--gallery", "0", "--input", "concat", "--grid", "16", "--samples", "300"]
+    method.interrupt_on = "c"
+    assert main(args) != 0  # the command reports the interruption and exits with an error code
+    assert len(runner.read_csv(out / "results.csv")) == 2
+    method.interrupt_on, method.seen = None, []
+    assert main(args + ["--resume"]) == 0
+    assert method.seen == ["c"] and len(runner.read_csv(out / "results.csv")) == 3
+    method.seen = []
+    assert main(args) == 0  # without the flag: every object again
+    assert method.seen == ["a", "b", "c"]

@@ -37,7 +37,7 @@ def _run(args) -> int:
     split = None if args.split in ("all", "") else args.split
     rows = runner.run_eval(Path(args.data), Path(args.out), methods, split=split, limit=args.limit,
                            workers=args.workers, settings=settings, gallery_count=args.gallery,
-                           progress=not args.quiet)
+                           progress=not args.quiet, resume=args.resume)
     summary = (Path(args.out) / "summary.md").read_text()
     print(summary)
     failures = sum(1 for row in rows if row.get("error"))
