@@ -455,7 +455,9 @@ class AnchoredPolicy(GeneratedPolicy):
         return self.pipe.empty_history() if self.history_region == "held" else whole_scaled
 
     def finish(self, state: LoopState, timer) -> list:
-        """Fill the unclaimed cells, reach num_parts, cut the input along the parts' regions."""
+        """Fill the unclaimed cells, reach num_parts, cut the input along the parts' regions (a part that
+        comes out of the cut as a sliver of the surface gives its cells to its neighbours, and the input
+        is cut again)."""
         with timer("cut"):
             if not state.parts:  # nothing accepted (an end token first): the input is one part
                 labels = np.where(self.inside, 0, self.labels)
@@ -481,7 +483,17 @@ class AnchoredPolicy(GeneratedPolicy):
                 num_parts += 1
                 state.parts.append(GeneratedPart(mesh=None, latent=torch.zeros(0), seed=self.options.seed,
                                                  retries=0, position=state.parts[-1].position))
-            cut, labels = self.cut_input(labels, state)
+            before = list(state.parts)  # cut_input may append parts for separate pieces of the input
+            cut, cut_labels = self.cut_input(labels, state)
+            cell_size = 2.0 / labels.shape[0]
+            slivers = [k for k, piece in enumerate(cut[:len(before)]) if partition.is_sliver(piece, cell_size)]
+            if slivers and len(slivers) < len(before) and self.options.num_parts is None:
+                logger.debug("parts %s came out of the cut as slivers of the surface; their cells join their "
+                             "neighbours and the input is cut again", slivers)
+                labels, kept_positions = partition.drop_parts(labels, slivers)
+                state.parts[:] = [before[k] for k in kept_positions]
+                cut, cut_labels = self.cut_input(labels, state)
+            labels = cut_labels
             textured = self.textured_visual_maker() if self.texture is not None else None
             inside_labels = labels[self.inside]
             kept = []

@@ -684,3 +684,34 @@ def test_remainder_histories_of_generated_parts_take_them_from_the_decoded_whole
     assert (after_first[:, 0] < -0.5).mean() < 0.1 and after_first[:, 0].max() > 0.9
     # after the balls at x = -0.6 and x = +0.6, what is left is the middle of the bar
     assert np.abs(after_second[:, 0]).max() < 0.3
+
+
+def test_a_skin_cut_off_the_surface_is_a_sliver_and_a_solid_part_is_not():
+    """A region boundary running a hair inside a face of the input cuts a skin off it: closed, but with no
+    thickness to speak of (2 x volume / area); the part beneath and any open part are not slivers."""
+    import manifold3d  # noqa: F401 (the cut's boolean engine)
+
+    cube = trimesh.creation.box(extents=(1.0, 1.0, 1.0))
+    skin_region = trimesh.creation.box(bounds=((-1.0, -1.0, 0.499), (1.0, 1.0, 1.0)))
+    rest_region = trimesh.creation.box(bounds=((-1.0, -1.0, -1.0), (1.0, 1.0, 0.499)))
+    skin, rest = partition.cut_by_regions(cube.vertices, cube.faces, [(skin_region.vertices, skin_region.faces),
+                                                                      (rest_region.vertices, rest_region.faces)])
+    assert skin.closed and rest.closed and len(skin.faces) > 0
+    cell = 2.0 / 64
+    assert partition.is_sliver(skin, cell) and not partition.is_sliver(rest, cell)
+    assert not partition.is_sliver(skin, cell, min_thickness=0.03)  # 0.001 thick is 0.032 cells
+    open_skin = partition.CutPart(skin.vertices, skin.faces[:-1], None, skin.cut_faces[:-1], closed=False)
+    assert not partition.is_sliver(open_skin, cell)
+
+
+def test_dropped_parts_give_their_cells_to_their_neighbours():
+    labels = np.full((10, 10, 10), partition.OUTSIDE, np.int32)
+    labels[1:9, 1:9, 1:5] = 0
+    labels[1:9, 1:9, 5:8] = 1
+    labels[1:9, 1:9, 8] = 2  # a one-cell layer on top of part 1
+    kept_labels, kept = partition.drop_parts(labels, [2])
+    assert kept == [0, 1]
+    assert (kept_labels[1:9, 1:9, 8] == 1).all() and (kept_labels[labels == 0] == 0).all()
+    assert ((kept_labels >= 0) == (labels >= 0)).all()
+    kept_labels, kept = partition.drop_parts(labels, [0])  # renumbered in order
+    assert kept == [1, 2] and (kept_labels[1:9, 1:9, 1:8] == 0).all() and (kept_labels[1:9, 1:9, 8] == 1).all()

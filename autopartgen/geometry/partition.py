@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from autopartgen.geometry.sampling import triangle_areas
 from autopartgen.geometry.topology import every_edge_in_two_faces
 from autopartgen.geometry.voxels import grid_centres, parity_votes, surface_voxels
 
@@ -160,12 +161,17 @@ def release_fragments(labels: np.ndarray, keep_ratio: float = 0.5) -> np.ndarray
 
 
 def drop_small_parts(labels: np.ndarray, min_cells: int) -> tuple[np.ndarray, list[int]]:
-    """Give the cells of parts smaller than ``min_cells`` to their neighbours (as :func:`fill_unclaimed`)
-    and renumber the rest 0..K'-1 in order. Returns (new grid, the old indices of the kept parts). The
-    largest part is always kept."""
+    """:func:`drop_parts` of the parts smaller than ``min_cells``; the largest part is always kept."""
     num_parts = int(labels.max()) + 1 if (labels >= 0).any() else 0
     counts = np.bincount(labels[labels >= 0].ravel(), minlength=num_parts)
-    keep = [k for k in range(num_parts) if counts[k] >= min_cells or k == int(np.argmax(counts))]
+    return drop_parts(labels, [k for k in range(num_parts) if counts[k] < min_cells and k != int(np.argmax(counts))])
+
+
+def drop_parts(labels: np.ndarray, dropped: list[int]) -> tuple[np.ndarray, list[int]]:
+    """Give the cells of the parts in ``dropped`` to their neighbours (as :func:`fill_unclaimed`) and
+    renumber the rest 0..K'-1 in order. Returns (new grid, the old indices of the kept parts)."""
+    num_parts = int(labels.max()) + 1 if (labels >= 0).any() else 0
+    keep = [k for k in range(num_parts) if k not in set(dropped)]
     if len(keep) == num_parts:
         return labels, keep
     remap = np.full(num_parts, UNCLAIMED, np.int32)
@@ -460,6 +466,17 @@ def cut_by_regions(vertices: np.ndarray, faces: np.ndarray, regions: list, color
         tris = weld[tris]
         parts.append(_cut_part(props, tris, from_input, colors is not None))
     return parts
+
+
+def is_sliver(part: CutPart, cell_size: float, min_thickness: float = 0.25) -> bool:
+    """Whether a closed cut part is a sliver of the surface rather than a solid: its mean thickness
+    (2 x volume / area) is under ``min_thickness`` cells of ``cell_size`` (frame units). A region whose
+    boundary runs a hair inside the input's surface (a face lying on an anchor-cell boundary) cuts such
+    a skin off the part beneath it."""
+    if not part.closed or len(part.faces) == 0:
+        return False
+    area = float(triangle_areas(part.vertices, part.faces).sum())
+    return 2.0 * abs(_signed_volume(part.vertices, part.faces)) < min_thickness * cell_size * area
 
 
 def welded_faces(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
