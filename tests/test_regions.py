@@ -348,7 +348,7 @@ def test_every_inside_cell_gets_a_basin_even_on_islands_without_a_peak():
     assert len({segments[15, 15, 15], segments[17, 17, 17], segments[5, 5, 5]}) == 3
 
 
-def test_train_region_merger_writes_a_model_folder_and_reuses_its_examples(pipe, tmp_path, monkeypatch):  # noqa: F811
+def test_train_region_merger_writes_a_model_folder_and_reuses_its_examples(pipe, tmp_path, monkeypatch, capsys):  # noqa: F811
     from autopartgen.cli import main
     from autopartgen.data.dataset import generate_and_write
 
@@ -371,6 +371,12 @@ def test_train_region_merger_writes_a_model_folder_and_reuses_its_examples(pipe,
     # A second run reads the cached examples instead of computing them again.
     stamps = [c.stat().st_mtime_ns for caches in rounds for c in caches]
     assert main(args) == 0
+    assert [c.stat().st_mtime_ns for caches in rounds for c in caches] == stamps
+    # A model folder that over-segments otherwise cannot reuse them: a clear error, the cache untouched.
+    monkeypatch.setitem(pipe.config.pipeline, "face_cuts", False)
+    pipe.save_pretrained(tmp_path / "base")
+    assert main(args) != 0
+    assert "face_cuts" in capsys.readouterr().err
     assert [c.stat().st_mtime_ns for caches in rounds for c in caches] == stamps
 
 

@@ -16,12 +16,14 @@ Writes a model folder: the input model plus ``region_merger.safetensors`` and it
 
 Solids are cached per object under ``OUT/solids/`` and examples per object and round under
 ``OUT/pairs/round<r>/`` (a rerun, or a run with more objects, reuses them; the second round's examples
-depend on the first round's fit, so delete ``round1`` after changing the first).
+depend on the first round's fit, so delete ``round1`` after changing the first). ``OUT/examples.json``
+records the settings they were made with; a run whose model folder asks for others is refused.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import multiprocessing
 import os
@@ -142,6 +144,27 @@ def _collect_one(job) -> str:
     return Path(object_dir).name
 
 
+EXAMPLE_SETTINGS = "examples.json"  # in the run folder: what its cached solids and examples were made with
+
+
+def check_example_settings(out: Path, settings: dict, seed: int) -> None:
+    """Record in ``out/examples.json`` the settings and seed that shape the cached solids and examples, or,
+    if the folder already records others, refuse it: reusing examples of another anchor grid, basin
+    spacing or face-cut setting would fit the merger to inputs the pipeline never makes. (A folder cached
+    before this record existed is taken as is.)"""
+    record = json.loads(json.dumps({**settings, "seed": seed}))
+    path = out / EXAMPLE_SETTINGS
+    if path.is_file():
+        earlier = json.loads(path.read_text())
+        if earlier != record:
+            changed = sorted(key for key in set(earlier) | set(record) if earlier.get(key) != record.get(key))
+            raise InputFileError(f"{out}: its cached examples were made with other settings ({', '.join(changed)}); "
+                                 f"use another --out, or delete {out / 'solids'} and {out / 'pairs'} to start again")
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2))
+
+
 def collect_examples(object_dirs: list[Path], out: Path, round_: int, settings: dict, seed: int, workers: int,
                      merger: RegionMerger | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Examples of every object for one round, computed once per object and cached as
@@ -188,6 +211,7 @@ def train_region_merger(args: argparse.Namespace) -> int:
                 "surface_samples": min(int(pipe._setting("num_surface_samples", 200_000)), 200_000),
                 "face_cuts": bool(pipe._setting("face_cuts", False))}
     out = Path(args.out)
+    check_example_settings(out, settings, args.seed)
     features, labels, merger = [], [], None
     for round_ in range(max(args.rounds, 1)):
         round_features, round_labels = collect_examples(object_dirs, out, round_, settings, args.seed,
