@@ -348,7 +348,8 @@ def test_every_inside_cell_gets_a_basin_even_on_islands_without_a_peak():
     assert len({segments[15, 15, 15], segments[17, 17, 17], segments[5, 5, 5]}) == 3
 
 
-def test_train_region_merger_writes_a_model_folder_and_reuses_its_examples(pipe, tmp_path, monkeypatch, capsys):  # noqa: F811
+def test_train_region_merger_writes_a_model_folder_and_reuses_its_examples(pipe, tmp_path, monkeypatch,  # noqa: F811
+                                                                           capsys):
     from autopartgen.cli import main
     from autopartgen.data.dataset import generate_and_write
 
