@@ -3,6 +3,9 @@ anchored loop's use of the merger: checked on voxel shapes whose answer is known
 counts (partition.contact_faces, brute-force hull volumes). The ground-truth cell labels the training reads
 are partition.labels_from_parts, tested in test_anchored.py."""
 
+import json
+import shutil
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -379,6 +382,11 @@ def test_train_region_merger_writes_a_model_folder_and_reuses_its_examples(pipe,
     assert main(args) != 0
     assert "face_cuts" in capsys.readouterr().err
     assert [c.stat().st_mtime_ns for caches in rounds for c in caches] == stamps
+    # With the caches deleted, as the error says, the folder takes the new settings.
+    shutil.rmtree(tmp_path / "run" / "solids")
+    shutil.rmtree(tmp_path / "run" / "pairs")
+    assert main(args) == 0
+    assert json.loads((tmp_path / "run" / "examples.json").read_text())["face_cuts"] is False
 
 
 def test_train_region_merger_on_an_empty_folder_says_so(tmp_path, capsys):

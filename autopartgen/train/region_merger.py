@@ -151,10 +151,11 @@ def check_example_settings(out: Path, settings: dict, seed: int) -> None:
     """Record in ``out/examples.json`` the settings and seed that shape the cached solids and examples, or,
     if the folder already records others, refuse it: reusing examples of another anchor grid, basin
     spacing or face-cut setting would fit the merger to inputs the pipeline never makes. (A folder cached
-    before this record existed is taken as is.)"""
+    before this record existed is taken as is; one whose caches were deleted takes the new settings.)"""
     record = json.loads(json.dumps({**settings, "seed": seed}))
     path = out / EXAMPLE_SETTINGS
-    if path.is_file():
+    cached = any(any(folder.rglob("*.npz")) for folder in (out / "solids", out / "pairs") if folder.is_dir())
+    if path.is_file() and cached:
         earlier = json.loads(path.read_text())
         if earlier != record:
             changed = sorted(key for key in set(earlier) | set(record) if earlier.get(key) != record.get(key))
