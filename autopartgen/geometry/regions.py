@@ -210,9 +210,9 @@ def plane_sides(inside: np.ndarray, planes: np.ndarray, margin: float = 0.75) ->
 def plane_cuts(segments: np.ndarray, sides: np.ndarray, min_cells: int = 20) -> np.ndarray:
     """Regions cut where the plane of a flat face crosses them: the cells of each region are grouped by
     their side code (:func:`plane_sides`) and by connectivity; a piece under ``min_cells`` cells joins
-    its largest touching piece (of those, the one it shares most faces with). Where a panel, door or knob sits flush on a larger
-    body, the plane of the body's visible face separates them; the distance basins cannot (the solid
-    does not narrow there). Returns (n, n, n) int32 regions 0..R-1, -1 outside."""
+    its largest touching piece (of those, the one it shares most faces with). Where a panel, door or
+    knob sits flush on a larger body, the plane of the body's visible face separates them; the distance
+    basins cannot (the solid does not narrow there). Returns (n, n, n) int32 regions 0..R-1, -1 outside."""
     inside = segments >= 0
     _, groups = np.unique(np.stack([segments[inside], sides[inside]], 1), axis=0, return_inverse=True)
     grouped = np.zeros(segments.shape, np.int64)

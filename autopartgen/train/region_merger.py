@@ -5,11 +5,12 @@ For each object of a part dataset: take its fused whole (as a user's mesh arrive
 the ground-truth parts (``partition.labels_from_parts``), over-segment into basins and walk random
 ground-truth merges, recording each touching pair's features and whether it is one part
 (``geometry/regions.oracle_pairs``); with the model config's ``face_cuts``, walk the basins cut by the
-solid's face planes too (``geometry/regions.over_segment``); fit the MLP (``models/region_merger.py``). ``--rounds 2`` adds a
-round that walks the merges the fitted merger itself makes (``geometry/regions.merger_walk_pairs``) and
-refits on both rounds' examples, so the merger also sees the states its own mistakes lead to (measured
-worse on val and real-val: it learned to merge more; MODEL_CARD). No network runs here (the features read only the solid's shape), so this takes about a second per object
-(about two with face cuts).
+solid's face planes too (``geometry/regions.over_segment``); fit the MLP (``models/region_merger.py``).
+``--rounds 2`` adds a round that walks the merges the fitted merger itself makes
+(``geometry/regions.merger_walk_pairs``) and refits on both rounds' examples, so the merger also sees the
+states its own mistakes lead to (measured worse on val and real-val: it learned to merge more;
+MODEL_CARD). No network runs here (the features read only the solid's shape), so this takes about a
+second per object (about two with face cuts).
 Writes a model folder: the input model plus ``region_merger.safetensors`` and its config entries.
 
     autopartgen train region-merger --data DATA --out runs/merger [--weights MODEL] [--limit N] [--workers 2]
