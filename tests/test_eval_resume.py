@@ -147,3 +147,22 @@ def test_the_command_line_resume_flag_keeps_the_scored_rows(data, tmp_path, meth
     method.seen = []
     assert main(args) == 0  # without the flag: every object again
     assert method.seen == ["a", "b", "c"]
+
+
+def test_the_summary_says_when_the_machine_was_loaded(data, tmp_path, monkeypatch, caplog):
+    cores = os.cpu_count()
+    samples = iter([0.2, cores + 1.5, 0.4, 0.3])  # one sample while more processes wanted a core than there were
+    monkeypatch.setattr(runner, "machine_load", lambda: next(samples))
+    evaluate(data, tmp_path / "loaded", ["single"])
+    summary = (tmp_path / "loaded" / "summary.md").read_text()
+    line = next(text for text in summary.splitlines() if text.startswith("- load_average:"))
+    assert f"peak {cores + 1.5:.2f} on {cores} cores" in line and "not a timing" in line
+    assert any("time_s is not a timing" in record.getMessage() for record in caplog.records)
+
+    monkeypatch.setattr(runner, "machine_load", lambda: cores * 0.5)
+    caplog.clear()
+    evaluate(data, tmp_path / "idle", ["single"])
+    line = next(text for text in (tmp_path / "idle" / "summary.md").read_text().splitlines()
+                if text.startswith("- load_average:"))
+    assert line == f"- load_average: `mean {cores * 0.5:.2f}, peak {cores * 0.5:.2f} on {cores} cores`"
+    assert not any("not a timing" in record.getMessage() for record in caplog.records)

@@ -524,9 +524,11 @@ def run_eval(data_dir: Path | str, out_dir: Path | str, method_names: Sequence[s
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(todo), desc="eval", unit="obj", disable=not progress)
+    loads = [machine_load()]  # sampled as objects finish: time_s is only a timing on an otherwise idle machine
 
     def finished(index: int, rows: list[dict], kept: GalleryEntry | None) -> None:
         results[index] = rows
+        loads.append(machine_load())
         append_csv(rows, csv_path)
         if kept:
             gallery[index] = kept
@@ -555,7 +557,10 @@ def run_eval(data_dir: Path | str, out_dir: Path | str, method_names: Sequence[s
     ours = {(str(row["object_id"]), row["method"]) for row in rows}
     write_csv(rows + [row for key, row in previous.items() if key not in ours], csv_path)  # in order
     run_info = {"data": str(data_dir), "split": split, "objects": len(objects), "workers": workers,
-                "cpu_count": os.cpu_count(), **vars(settings)}
+                "cpu_count": os.cpu_count(), "load_average": load_summary(loads, os.cpu_count()), **vars(settings)}
+    if todo and _loaded(loads, os.cpu_count()):
+        log.warning("the machine was loaded during this run (%s): time_s is not a timing; use `autopartgen "
+                    "bench` on an idle machine for per-stage times", run_info["load_average"])
     (out_dir / "summary.md").write_text(summary_markdown(rows, method_names, run_info))
     try:
         write_plots(rows, method_names, out_dir)
@@ -565,6 +570,31 @@ def run_eval(data_dir: Path | str, out_dir: Path | str, method_names: Sequence[s
         log.warning("matplotlib is not installed: no plots or gallery (pip install autopartgen[eval])")
     log.info("wrote %s", out_dir / "summary.md")
     return rows
+
+
+def machine_load() -> float | None:
+    """The 1-minute load average (runnable processes), or None where the platform has none (Windows)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+def _loaded(loads: Sequence[float | None], cpu_count: int | None) -> bool:
+    """True when the load exceeded the cores at some sample: processes queued for a core, so wall-clock
+    seconds per object measure the queue as much as the method."""
+    known = [load for load in loads if load is not None]
+    return bool(known and cpu_count and max(known) > cpu_count)
+
+
+def load_summary(loads: Sequence[float | None], cpu_count: int | None) -> str:
+    """What ``summary.md`` says about the machine's load over a run: the 1-minute load average's mean and
+    peak over the samples taken as objects finished, against the core count."""
+    known = [load for load in loads if load is not None]
+    if not known:
+        return "unknown"
+    text = f"mean {np.mean(known):.2f}, peak {max(known):.2f} on {cpu_count} cores"
+    return text + (" (loaded: time_s is not a timing)" if _loaded(known, cpu_count) else "")
 
 
 def write_csv(rows: Iterable[dict], path: Path) -> None:
