@@ -112,3 +112,23 @@ def test_urdf_parts_meshes_and_pose_variants(tmp_path):
     assert obj["meta"]["licence"] == "CC0-1.0 (test)" and set(obj["meta"]["pose"]) == {"j1", "j2"}
     assert [p["name"] for p in obj["meta"]["parts"]] == [p.name for p in build_parts(
         model, obj["meta"]["pose"], resolution=24)[0]]
+
+
+def test_a_small_primitive_beside_a_large_mesh_in_one_link_is_kept(tmp_path):
+    # a 1 m body mesh with a 1 cm sensor sphere on the same link (as in many robot descriptions): the sphere
+    # is meshed at its own scale, not on a grid sized by the body, where it fell between grid points
+    pkg = tmp_path / "pkgs" / "bot"
+    (pkg / "meshes").mkdir(parents=True)
+    trimesh.creation.box([1.0, 0.3, 0.3]).export(pkg / "meshes" / "body.stl")
+    (pkg / "bot.urdf").write_text("""<robot name="bot"><link name="body">
+      <visual><geometry><mesh filename="package://bot/meshes/body.stl"/></geometry></visual>
+      <visual><origin xyz="0.7 0.013 0.007"/><geometry><sphere radius="0.005"/></geometry></visual>
+    </link></robot>""")
+    parts, centre, scale = build_parts(read_urdf(pkg / "bot.urdf", package_dirs=[tmp_path / "pkgs"]), {}, resolution=32)
+    v = _model_frame(parts[0], centre, scale)
+    sphere_centre = np.array([0.7, 0.007, -0.013])  # model (x, y, z) -> (x, z, -y), +Y up
+    near = np.linalg.norm(v - sphere_centre, axis=1)
+    on_sphere = near[near < 0.05]
+    assert len(on_sphere) > 20
+    np.testing.assert_allclose(on_sphere.max(), 0.005, rtol=0.1)
+    assert np.ptp(v[:, 0]) == pytest.approx(1.205, abs=1e-3)  # from the body's far end to the sphere's

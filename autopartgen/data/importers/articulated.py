@@ -212,9 +212,13 @@ def build_parts(model: ArticulatedModel, q: dict[str, float] | None = None, reso
         else:
             meshes = [x for x in items if isinstance(x, trimesh.Trimesh)]
             shapes = [x for x in items if isinstance(x, Shape)]
+            shapes = [x for x in shapes if float(np.min(x.hi - x.lo)) > 0]  # zero-size primitives hold nothing
             if shapes:
-                cell = max(float(np.max(np.concatenate([m.extents for m in meshes]))) / 48, 1e-4)
-                meshes += [mesh_from_sdf(Union(shapes) if len(shapes) > 1 else shapes[0], cell)[0]]
+                union = Union(shapes) if len(shapes) > 1 else shapes[0]
+                # 48 cells across the primitives themselves: a cell sized by the link's meshes can be larger
+                # than a small sphere or box beside them, whose surface would then fall between grid points
+                cell = max(float(np.max(union.hi - union.lo)) / 48, 1e-6)
+                meshes += [mesh_from_sdf(union, cell)[0]]
             raw.append((name, MeshPart(trimesh.util.concatenate(meshes))))
     if not raw:
         raise ValueError(f"{model.name}: no geometry to import")
