@@ -132,3 +132,17 @@ def test_a_small_primitive_beside_a_large_mesh_in_one_link_is_kept(tmp_path):
     assert len(on_sphere) > 20
     np.testing.assert_allclose(on_sphere.max(), 0.005, rtol=0.1)
     assert np.ptp(v[:, 0]) == pytest.approx(1.205, abs=1e-3)  # from the body's far end to the sphere's
+
+
+def test_a_link_much_smaller_than_the_object_is_kept(tmp_path):
+    path = tmp_path / "bot.urdf"  # a 2 m base and a 4 mm sensor link: the sensor is smaller than a grid cell
+    path.write_text("""<robot name="bot">
+      <link name="base"><visual><geometry><box size="2 0.5 0.5"/></geometry></visual></link>
+      <link name="sensor"><visual><geometry><sphere radius="0.002"/></geometry></visual></link>
+      <joint name="mount" type="revolute"><parent link="base"/><child link="sensor"/><origin xyz="1.1 0 0"/>
+        <axis xyz="0 0 1"/><limit lower="-1" upper="1"/></joint>
+    </robot>""")
+    parts, centre, scale = build_parts(read_urdf(path), {}, resolution=32)
+    sensor = next(p for p in parts if p.name == "sensor")
+    radii = np.linalg.norm(_model_frame(sensor, centre, scale) - [1.1, 0.0, 0.0], axis=1)
+    np.testing.assert_allclose(radii, 0.002, rtol=0.1)

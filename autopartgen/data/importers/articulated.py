@@ -226,10 +226,12 @@ def build_parts(model: ArticulatedModel, q: dict[str, float] | None = None, reso
 
 
 def mesh_or_sdf(shape: Shape, cell: float) -> tuple[trimesh.Trimesh, float]:
-    """A part's triangles: a :class:`MeshPart`'s own mesh, else marching cubes of the SDF."""
+    """A part's triangles: a :class:`MeshPart`'s own mesh, else marching cubes of the SDF, on a grid at
+    least two cells across the part's thinnest feature: a link far smaller than the object (a sensor, a
+    pin) would otherwise fall between the grid points of the object's cell."""
     if isinstance(shape, MeshPart):
         return shape.mesh.copy(), cell
-    return mesh_from_sdf(shape, cell)
+    return mesh_from_sdf(shape, min(cell, max(shape.thickness / 2.0, 1e-6)))
 
 
 def write_model(model: ArticulatedModel, out_dir: Path, obj_id: str, q: dict[str, float] | None = None,
