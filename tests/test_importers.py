@@ -12,6 +12,7 @@ from autopartgen.data.dataset import load_object, validate_object
 from autopartgen.data.importers.articulated import build_parts, forward_kinematics, random_pose, write_pose_variants
 from autopartgen.data.importers.mjcf import read_mjcf
 from autopartgen.data.importers.urdf import read_urdf
+from autopartgen.errors import InputFileError
 
 MJCF = """<mujoco model="cartpole">
   <compiler angle="degree"/>
@@ -146,3 +147,25 @@ def test_a_link_much_smaller_than_the_object_is_kept(tmp_path):
     sensor = next(p for p in parts if p.name == "sensor")
     radii = np.linalg.norm(_model_frame(sensor, centre, scale) - [1.1, 0.0, 0.0], axis=1)
     np.testing.assert_allclose(radii, 0.002, rtol=0.1)
+
+
+def test_a_urdf_without_visual_geometry_imports_its_collision_geometry(tmp_path):
+    path = tmp_path / "sim_only.urdf"
+    path.write_text(URDF.replace("<visual>", "<collision>").replace("</visual>", "</collision>")
+                    .replace("package://twolink/meshes/block.stl", "block.stl"))
+    trimesh.creation.box([0.1, 0.05, 0.05]).export(tmp_path / "block.stl")
+    collision_parts, _, _ = build_parts(read_urdf(path), {}, resolution=32)
+    visual = tmp_path / "visual.urdf"
+    visual.write_text(URDF.replace("package://twolink/meshes/block.stl", "block.stl"))
+    visual_parts, _, _ = build_parts(read_urdf(visual), {}, resolution=32)
+    assert [p.name for p in collision_parts] == [p.name for p in visual_parts] == ["base_link", "link1", "link2"]
+    for a, b in zip(collision_parts, visual_parts):
+        np.testing.assert_allclose(a.mesh.bounds, b.mesh.bounds, atol=1e-9)
+
+
+def test_a_urdf_with_no_geometry_is_a_one_line_input_error(tmp_path):
+    path = tmp_path / "empty.urdf"
+    path.write_text('<robot name="empty"><link name="a"/><link name="b"/>'
+                    '<joint name="j" type="fixed"><parent link="a"/><child link="b"/></joint></robot>')
+    with pytest.raises(InputFileError, match="empty.urdf: no link has geometry to import"):
+        build_parts(read_urdf(path), {})

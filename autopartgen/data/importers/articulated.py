@@ -18,6 +18,7 @@ import trimesh
 
 from autopartgen.data.procedural.build import Part, mesh_from_sdf, mesh_parts
 from autopartgen.data.procedural.primitives import Shape, Union, box, capsule, cylinder, ellipsoid, rot_x, sphere
+from autopartgen.errors import InputFileError
 
 logger = logging.getLogger(__name__)
 
@@ -221,7 +222,8 @@ def build_parts(model: ArticulatedModel, q: dict[str, float] | None = None, reso
                 meshes += [mesh_from_sdf(union, cell)[0]]
             raw.append((name, MeshPart(trimesh.util.concatenate(meshes))))
     if not raw:
-        raise ValueError(f"{model.name}: no geometry to import")
+        raise InputFileError(f"{model.source or model.name}: no link has geometry to import (every geom is "
+                             "invisible, excluded or empty); pass a model with visual or collision geometry")
     return mesh_parts(raw, resolution, model.name, mesher=mesh_or_sdf)
 
 

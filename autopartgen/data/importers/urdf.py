@@ -1,8 +1,9 @@
 """Read a URDF robot into an :class:`~autopartgen.data.importers.articulated.ArticulatedModel`.
 
 Every ``<link>`` with ``<visual>`` geometry (``box``, ``cylinder``, ``sphere``, ``mesh`` in STL / OBJ / PLY,
-with ``scale``) is a link; joints ``revolute`` / ``continuous`` / ``prismatic`` move their child link,
-``fixed`` welds it to its parent's part. Mesh paths: ``package://NAME/rest`` is looked up in
+with ``scale``; the ``<collision>`` geometry where no link has a visual one) is a link; joints
+``revolute`` / ``continuous`` / ``prismatic`` move their child link, ``fixed`` welds it to its parent's
+part. Mesh paths: ``package://NAME/rest`` is looked up in
 ``package_dirs`` (folders that hold ``NAME``) and in the URDF's own ancestors; plain paths are relative to
 the URDF file. Visual meshes are decimated to ``max_faces`` each (quadric, ``fast_simplification``).
 """
@@ -71,9 +72,11 @@ def _load_mesh(path: Path, scale: np.ndarray, max_faces: int) -> trimesh.Trimesh
     return mesh
 
 
-def _visual_geoms(link: ET.Element, urdf_path: Path, package_dirs: list[Path], max_faces: int) -> list[Geom]:
+def _link_geoms(link: ET.Element, urdf_path: Path, package_dirs: list[Path], max_faces: int,
+                element: str = "visual") -> list[Geom]:
+    """The geometry of a link's ``<visual>`` (or ``<collision>``) elements."""
     geoms = []
-    for visual in link.findall("visual"):
+    for visual in link.findall(element):
         geometry = visual.find("geometry")
         if geometry is None or len(geometry) == 0:
             continue
@@ -98,7 +101,8 @@ def _visual_geoms(link: ET.Element, urdf_path: Path, package_dirs: list[Path], m
 
 
 def read_urdf(path: Path, package_dirs: list[Path] | None = None, max_faces: int = 20_000) -> ArticulatedModel:
-    """Read ``path`` (URDF) with its visual geometry. Links are ordered parents first from the root link."""
+    """Read ``path`` (URDF) with its visual geometry (its collision geometry when no link has a visual
+    one, as in models written for simulation only). Links are ordered parents first from the root link."""
     path = Path(path)
     try:
         root = ET.parse(path).getroot()
@@ -117,11 +121,15 @@ def read_urdf(path: Path, package_dirs: list[Path] | None = None, max_faces: int
     if len(roots) != 1:
         raise InputFileError(f"{path}: expected one root link, found {roots}")
     package_dirs = [Path(p) for p in (package_dirs or [])]
+    element = "visual"
+    if not any(l.find("visual/geometry/*") is not None for l in link_elems.values()):
+        logger.info("%s: no link has <visual> geometry; importing the <collision> geometry", path)
+        element = "collision"
     links: list[Link] = []
 
     def add(name: str, parent: int, frame: np.ndarray, joint: Joint | None) -> None:
         link = Link(name, parent, frame, [joint] if joint else [],
-                    _visual_geoms(link_elems[name], path, package_dirs, max_faces))
+                    _link_geoms(link_elems[name], path, package_dirs, max_faces, element))
         links.append(link)
         index = len(links) - 1
         for j in children.get(name, []):
