@@ -169,3 +169,17 @@ def test_a_urdf_with_no_geometry_is_a_one_line_input_error(tmp_path):
                     '<joint name="j" type="fixed"><parent link="a"/><child link="b"/></joint></robot>')
     with pytest.raises(InputFileError, match="empty.urdf: no link has geometry to import"):
         build_parts(read_urdf(path), {})
+
+
+def test_an_unreadable_collada_mesh_names_the_extra_that_reads_it(tmp_path, monkeypatch):
+    (tmp_path / "link.dae").write_text("<COLLADA/>")
+    path = tmp_path / "bot.urdf"
+    path.write_text('<robot name="bot"><link name="a"><visual><geometry><mesh filename="link.dae"/></geometry>'
+                    '</visual></link></robot>')
+
+    def unreadable(*_, **__):
+        raise ValueError("no reader")
+
+    monkeypatch.setattr(trimesh, "load", unreadable)
+    with pytest.raises(InputFileError, match=r"link.dae: cannot read Collada mesh .*autopartgen\[import\]"):
+        read_urdf(path)

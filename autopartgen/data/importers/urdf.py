@@ -1,9 +1,9 @@
 """Read a URDF robot into an :class:`~autopartgen.data.importers.articulated.ArticulatedModel`.
 
-Every ``<link>`` with ``<visual>`` geometry (``box``, ``cylinder``, ``sphere``, ``mesh`` in STL / OBJ / PLY,
-with ``scale``; the ``<collision>`` geometry where no link has a visual one) is a link; joints
-``revolute`` / ``continuous`` / ``prismatic`` move their child link, ``fixed`` welds it to its parent's
-part. Mesh paths: ``package://NAME/rest`` is looked up in
+Every ``<link>`` with ``<visual>`` geometry (``box``, ``cylinder``, ``sphere``, ``mesh`` in STL / OBJ / PLY, or
+Collada with ``autopartgen[import]``, with ``scale``; the ``<collision>`` geometry where no link has a
+visual one) is a link; joints ``revolute`` / ``continuous`` / ``prismatic`` move their child link,
+``fixed`` welds it to its parent's part. Mesh paths: ``package://NAME/rest`` is looked up in
 ``package_dirs`` (folders that hold ``NAME``) and in the URDF's own ancestors; plain paths are relative to
 the URDF file. Visual meshes are decimated to ``max_faces`` each (quadric, ``fast_simplification``).
 """
@@ -61,6 +61,9 @@ def _load_mesh(path: Path, scale: np.ndarray, max_faces: int) -> trimesh.Trimesh
     try:
         mesh = trimesh.load(str(path), force="mesh", process=False)
     except Exception as error:
+        if path.suffix.lower() == ".dae":
+            raise InputFileError(f"{path}: cannot read Collada mesh ({error}); install the reader with "
+                                 "pip install 'autopartgen[import]'") from error
         raise InputFileError(f"{path}: cannot read mesh ({error}); STL, OBJ and PLY are supported") from error
     mesh = trimesh.Trimesh(np.asarray(mesh.vertices, float) * scale, np.asarray(mesh.faces), process=True)
     if len(mesh.faces) > max_faces:
