@@ -199,7 +199,8 @@ class AutoPartGen:
                 raise CheckpointError(f"weights file {path} for the region merger is missing; put it in {folder} "
                                       "or remove pipeline.region_merger from the config")
             # on the CPU whatever the device: it scores a few hundred rows of pair features per object
-            models["region_merger"] = load_weights(RegionMerger(), path, name="region merger").eval()
+            width = int(config.pipeline.get("region_merger_width", 64))
+            models["region_merger"] = load_weights(RegionMerger(width=width), path, name="region merger").eval()
             identity["region_merger"] = {"file": path.name, "bytes": path.stat().st_size}
         logger.info("loaded %s from %s on %s", config.name, folder, device)
         return cls(config=config, device=device, weights_identity=identity, **models)
@@ -215,8 +216,10 @@ class AutoPartGen:
         if self.region_merger is not None:
             config.pipeline["region_merger"] = config.pipeline.get("region_merger") or "region_merger.safetensors"
             save_safetensors(self.region_merger.state_dict(), folder / config.pipeline["region_merger"])
+            config.pipeline["region_merger_width"] = self.region_merger.width
         else:
             config.pipeline.pop("region_merger", None)
+            config.pipeline.pop("region_merger_width", None)
         save_config(config, folder / "config.yaml")
 
     def num_parameters(self) -> dict[str, int]:

@@ -250,11 +250,12 @@ def test_fitting_learns_a_separable_rule_and_standardises_inside_the_model():
 
 def test_a_saved_merger_loads_strictly_with_its_model(pipe, tmp_path):  # noqa: F811
     model = AutoPartGen.from_config(pipe.config, device="cpu", seed=0)
-    model.region_merger = RegionMerger()
+    model.region_merger = RegionMerger(width=16)  # a width other than the default: the config records it
     torch.nn.init.normal_(model.region_merger.mlp[0].weight)
     model.save_pretrained(tmp_path / "m")
     loaded = AutoPartGen.from_pretrained(tmp_path / "m", device="cpu")
     assert loaded.config.pipeline["region_merger"] == "region_merger.safetensors"
+    assert loaded.config.pipeline["region_merger_width"] == 16 and loaded.region_merger.width == 16
     features = np.random.default_rng(1).normal(size=(5, regions.NUM_FEATURES))
     assert np.allclose(loaded.region_merger.probability(features), model.region_merger.probability(features))
     from autopartgen.checkpoints import save_safetensors
@@ -361,7 +362,7 @@ def test_train_region_merger_writes_a_model_folder_and_reuses_its_examples(pipe,
     monkeypatch.setitem(pipe.config.pipeline, "face_cuts", True)
     pipe.save_pretrained(tmp_path / "base")
     args = ["train", "region-merger", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run"),
-            "--weights", str(tmp_path / "base"), "--epochs", "5", "--rounds", "2"]
+            "--weights", str(tmp_path / "base"), "--epochs", "5", "--rounds", "2", "--width", "8"]
     assert main(args) == 0
     rounds = [sorted((tmp_path / "run" / "pairs" / f"round{r}").glob("*.npz")) for r in range(2)]
     assert [len(caches) for caches in rounds] == [2, 2]
@@ -370,7 +371,8 @@ def test_train_region_merger_writes_a_model_folder_and_reuses_its_examples(pipe,
     assert features.shape[1] == regions.NUM_FEATURES and len(labels) > 0 and set(np.unique(labels)) <= {0.0, 1.0}
     loaded = AutoPartGen.from_pretrained(tmp_path / "run" / "model", device="cpu")
     # The saved merger is the fit of both rounds' cached examples (same seed and epochs: the same weights).
-    refit = fit_region_merger(features, labels, epochs=5)
+    refit = fit_region_merger(features, labels, epochs=5, width=8)
+    assert loaded.region_merger.width == 8
     assert np.allclose(loaded.region_merger.probability(features), refit.probability(features), atol=1e-6)
     # A second run reads the cached examples instead of computing them again.
     stamps = [c.stat().st_mtime_ns for caches in rounds for c in caches]

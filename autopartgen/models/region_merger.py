@@ -21,6 +21,7 @@ from autopartgen.geometry.regions import NUM_FEATURES
 class RegionMerger(nn.Module):
     def __init__(self, num_features: int = NUM_FEATURES, width: int = 64):
         super().__init__()
+        self.width = width  # hidden units per layer (config ``pipeline.region_merger_width``)
         self.register_buffer("feature_mean", torch.zeros(num_features))
         self.register_buffer("feature_std", torch.ones(num_features))
         self.mlp = nn.Sequential(nn.Linear(num_features, width), nn.GELU(), nn.Linear(width, width), nn.GELU(),

@@ -131,6 +131,8 @@ def add_cli(subparsers) -> None:
     merger.add_argument("--offset", type=int, default=0, help="with --every: start at this object (0-based)")
     merger.add_argument("--limit", type=int, default=None, help="use at most N objects")
     merger.add_argument("--epochs", type=int, default=40, help="passes over the examples per fit")
+    merger.add_argument("--width", type=int, default=64, help="hidden units per layer of the merger's MLP "
+                        "(written to the model config as pipeline.region_merger_width)")
     merger.add_argument("--rounds", type=int, default=1, help="1: examples from random walks of true merges; "
                         "each further round adds the examples of the walk the last fit takes itself (measured "
                         "worse: MODEL_CARD)")

@@ -224,7 +224,7 @@ def train_region_merger(args: argparse.Namespace) -> int:
         features.append(round_features)
         labels.append(round_labels)
         merger = fit_region_merger(np.concatenate(features), np.concatenate(labels), epochs=args.epochs,
-                                   seed=args.seed)
+                                   width=args.width, seed=args.seed)
         logger.info("region merger: round %d: %d pairs, %.2f one-part", round_, len(round_labels),
                     round_labels.mean())
     features, labels = np.concatenate(features), np.concatenate(labels)
