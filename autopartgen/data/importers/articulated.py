@@ -213,14 +213,14 @@ def build_parts(model: ArticulatedModel, q: dict[str, float] | None = None, reso
         else:
             meshes = [x for x in items if isinstance(x, trimesh.Trimesh)]
             shapes = [x for x in items if isinstance(x, Shape)]
-            shapes = [x for x in shapes if float(np.min(x.hi - x.lo)) > 0]  # zero-size primitives hold nothing
+            shapes = [x for x in shapes if x.thickness > 0]  # zero-size primitives hold nothing
             if shapes:
                 union = Union(shapes) if len(shapes) > 1 else shapes[0]
-                # the grid of the link's meshes (48 cells across them), refined to 4 cells across the
-                # primitives where they are smaller: a sensor sphere beside a large body mesh would fall
-                # between the grid points
+                # the grid of the link's meshes (48 cells across them), refined to four cells across the
+                # thinnest primitive where that is thinner: a sensor sphere beside a large body mesh would
+                # otherwise fall between the grid points
                 mesh_cell = float(np.max(np.concatenate([m.extents for m in meshes]))) / 48
-                cell = max(min(mesh_cell, float(np.max(union.hi - union.lo)) / 4), 1e-6)
+                cell = max(min(mesh_cell, union.thickness / 4.0), 1e-6)
                 meshes += [mesh_from_sdf(union, cell)[0]]
             raw.append((name, MeshPart(trimesh.util.concatenate(meshes))))
     if not raw:
