@@ -6,8 +6,8 @@ our on-disk format with one part per rigid link, in their default pose and in ra
     pip install -e ".[import]"   # real-val-2: most of its robots' meshes are Collada
     python bench/build_real_val.py --out /work/data/real_val2 --sources bench/real_val2_sources.json
 
-Sources and licences: ``bench/real_val_sources.json`` / ``real_val2_sources.json`` (also copied, with package versions and resolved
-paths, to ``OUT/manifest.json``); see ``docs/real_validation.md``. Evaluate with
+Sources and licences: ``bench/real_val_sources.json`` / ``real_val2_sources.json`` (also copied, with
+package versions and resolved paths, to ``OUT/manifest.json``); see ``docs/real_validation.md``. Evaluate with
 ``autopartgen eval --data OUT --split real-val``. A model whose package is missing is skipped with a
 warning.
 """
