@@ -556,11 +556,12 @@ def run_eval(data_dir: Path | str, out_dir: Path | str, method_names: Sequence[s
         rows += [fresh[name] if name in fresh else previous[(object_id, name)] for name in method_names]
     ours = {(str(row["object_id"]), row["method"]) for row in rows}
     write_csv(rows + [row for key, row in previous.items() if key not in ours], csv_path)  # in order
+    load_text, loaded = load_summary(loads, os.cpu_count())
     run_info = {"data": str(data_dir), "split": split, "objects": len(objects), "workers": workers,
-                "cpu_count": os.cpu_count(), "load_average": load_summary(loads, os.cpu_count()), **vars(settings)}
-    if todo and _loaded(loads, os.cpu_count()):
+                "cpu_count": os.cpu_count(), "load_average": load_text, **vars(settings)}
+    if todo and loaded:
         log.warning("the machine was loaded during this run (%s): time_s is not a timing; use `autopartgen "
-                    "bench` on an idle machine for per-stage times", run_info["load_average"])
+                    "bench` on an idle machine for per-stage times", load_text)
     (out_dir / "summary.md").write_text(summary_markdown(rows, method_names, run_info))
     try:
         write_plots(rows, method_names, out_dir)
@@ -580,21 +581,17 @@ def machine_load() -> float | None:
         return None
 
 
-def _loaded(loads: Sequence[float | None], cpu_count: int | None) -> bool:
-    """True when the load exceeded the cores at some sample: processes queued for a core, so wall-clock
-    seconds per object measure the queue as much as the method."""
-    known = [load for load in loads if load is not None]
-    return bool(known and cpu_count and max(known) > cpu_count)
-
-
-def load_summary(loads: Sequence[float | None], cpu_count: int | None) -> str:
-    """What ``summary.md`` says about the machine's load over a run: the 1-minute load average's mean and
-    peak over the samples taken as objects finished, against the core count."""
+def load_summary(loads: Sequence[float | None], cpu_count: int | None) -> tuple[str, bool]:
+    """What ``summary.md`` says about the machine's load over a run (the 1-minute load average's mean and
+    peak over the samples taken as objects finished, against the core count), and whether the peak
+    exceeded the cores: processes then queued for a core, so wall-clock seconds per object measure the
+    queue as much as the method."""
     known = [load for load in loads if load is not None]
     if not known:
-        return "unknown"
+        return "unknown", False
+    loaded = bool(cpu_count) and max(known) > cpu_count
     text = f"mean {np.mean(known):.2f}, peak {max(known):.2f} on {cpu_count} cores"
-    return text + (" (loaded: time_s is not a timing)" if _loaded(known, cpu_count) else "")
+    return text + (" (loaded: time_s is not a timing)" if loaded else ""), loaded
 
 
 def write_csv(rows: Iterable[dict], path: Path) -> None:

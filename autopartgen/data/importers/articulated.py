@@ -212,16 +212,14 @@ def build_parts(model: ArticulatedModel, q: dict[str, float] | None = None, reso
             raw.append((name, items[0] if len(items) == 1 else Union(items)))
         else:
             meshes = [x for x in items if isinstance(x, trimesh.Trimesh)]
-            shapes = [x for x in items if isinstance(x, Shape)]
-            shapes = [x for x in shapes if x.thickness > 0]  # zero-size primitives hold nothing
+            shapes = [x for x in items if isinstance(x, Shape) and x.thickness > 0]  # zero-size ones hold nothing
             if shapes:
                 union = Union(shapes) if len(shapes) > 1 else shapes[0]
                 # the grid of the link's meshes (48 cells across them), refined to four cells across the
                 # thinnest primitive where that is thinner: a sensor sphere beside a large body mesh would
                 # otherwise fall between the grid points
                 mesh_cell = float(np.max(np.concatenate([m.extents for m in meshes]))) / 48
-                cell = max(min(mesh_cell, union.thickness / 4.0), 1e-6)
-                meshes += [mesh_from_sdf(union, cell)[0]]
+                meshes += [mesh_from_sdf(union, resolving_cell(union, mesh_cell, 4))[0]]
             raw.append((name, MeshPart(trimesh.util.concatenate(meshes))))
     if not raw:
         raise InputFileError(f"{model.source or model.name}: no link has geometry to import (every geom is "
@@ -235,7 +233,12 @@ def mesh_or_sdf(shape: Shape, cell: float) -> tuple[trimesh.Trimesh, float]:
     pin) would otherwise fall between the grid points of the object's cell."""
     if isinstance(shape, MeshPart):
         return shape.mesh.copy(), cell
-    return mesh_from_sdf(shape, min(cell, max(shape.thickness / 2.0, 1e-6)))
+    return mesh_from_sdf(shape, resolving_cell(shape, cell, 2))
+
+
+def resolving_cell(shape: Shape, cell: float, across: int) -> float:
+    """``cell``, or a finer one that puts ``across`` cells across ``shape``'s thinnest feature."""
+    return max(min(cell, shape.thickness / across), 1e-6)
 
 
 def write_model(model: ArticulatedModel, out_dir: Path, obj_id: str, q: dict[str, float] | None = None,
