@@ -566,6 +566,7 @@ class AnchoredPolicy(GeneratedPolicy):
         depth = regions.depth_field(self.inside)
         segments, sides = regions.over_segment(self.inside, depth, regions.spacing_cells(self.basin_spacing, grid),
                                                self.face_cuts)
+        segments = regions.join_small_pieces(segments, self.inside, self.min_part_cells)
         graph = regions.RegionGraph.from_segments(segments, depth, sides)
         regions.merge_regions(graph, self.pipe.region_merger.probability, self.merge_threshold,
                               max(self.max_parts, 1), self.min_part_cells, floor=len(state.parts),

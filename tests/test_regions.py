@@ -352,6 +352,51 @@ def test_every_inside_cell_gets_a_basin_even_on_islands_without_a_peak():
     assert len({segments[15, 15, 15], segments[17, 17, 17], segments[5, 5, 5]}) == 3
 
 
+def test_small_separate_pieces_join_the_region_nearest_to_them():
+    """Two boxes and three specks: each speck smaller than min_cells takes the region of its nearest
+    cell in a larger piece; a separate piece of min_cells or more keeps its own region; the labels stay
+    0..R-1 with every inside cell labelled."""
+    inside = np.zeros((30, 30, 30), bool)
+    inside[2:12, 2:12, 2:12] = True  # box A
+    inside[16:26, 2:12, 2:12] = True  # box B, apart from A
+    inside[13, 5, 5] = True  # a speck in the gap, nearer A (x = 11) than B (x = 16)
+    inside[15, 8, 8] = True  # a speck one cell from B
+    inside[5, 20:22, 5] = True  # a 2-cell speck off A's side
+    inside[20:23, 20:23, 20:23] = True  # a 27-cell piece: kept
+    segments = regions.basin_segments(inside, regions.depth_field(inside), min_distance=8)
+    joined = regions.join_small_pieces(segments, inside, min_cells=8)
+    assert (joined[inside] >= 0).all() and (joined[~inside] == -1).all()
+    assert set(np.unique(joined[inside])) == set(range(int(joined.max()) + 1))
+    assert joined[13, 5, 5] == joined[11, 5, 5] and joined[15, 8, 8] == joined[16, 8, 8]
+    assert joined[5, 20, 5] == joined[5, 21, 5] == joined[5, 11, 5]
+    assert joined[21, 21, 21] not in {joined[5, 5, 5], joined[20, 5, 5]}
+    # independent count: the regions left are those of the pieces of min_cells or more
+    pieces, _ = ndimage.label(inside)
+    big = [k for k in range(1, pieces.max() + 1) if (pieces == k).sum() >= 8]
+    assert int(joined.max()) + 1 == len(np.unique(segments[np.isin(pieces, big)]))
+    # nothing to join: unchanged
+    assert np.array_equal(regions.join_small_pieces(segments, inside, min_cells=1), segments)
+
+
+def test_specks_of_a_mesh_input_are_no_parts_of_their_own(pipe, monkeypatch):  # noqa: F811
+    """A dumbbell with a ring of tiny separate cubes around it (thin details that fall apart on the
+    anchor grid): a merger that never merges leaves the dumbbell's basins as parts, and no part is made
+    of specks alone."""
+    specks = [trimesh.creation.box(extents=(0.04, 0.04, 0.04)).apply_translation((x, 0.3, 0.3))
+              for x in np.linspace(-0.45, 0.45, 5)]  # inside the dumbbell's box: the same normalisation
+    body = dumbbell_mesh()
+    mesh = trimesh.util.concatenate([body, *specks])
+    monkeypatch.setattr(pipe, "sample_part", lambda *a, **k: torch.zeros(pipe.dit.num_latents, pipe.dit.in_channels))
+    monkeypatch.setattr(pipe, "region_merger", constant_merger(-10.0))
+    options = GenerationOptions(progress=False, max_parts=12, keep_components=False)
+    result = pipe.generate(mesh=mesh, options=options)
+    pieces, _ = ndimage.label(result.anchor_claims[0])
+    assert (np.bincount(pieces.ravel())[1:] < 8).sum() >= 5  # the specks are on the grid, each under 8 cells
+    without = pipe.generate(mesh=body, options=options)
+    assert len(result.parts) == len(without.parts) >= 2
+    assert all(part.mesh.volume > 10 * specks[0].volume for part in result.parts)
+
+
 def test_train_region_merger_writes_a_model_folder_and_reuses_its_examples(pipe, tmp_path, monkeypatch,  # noqa: F811
                                                                            capsys):
     from autopartgen.cli import main
