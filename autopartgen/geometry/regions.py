@@ -11,6 +11,8 @@ geometry side of "over-segment, then merge":
   box's visible face separates it. Measured with the true grouping of the regions (cell level, 40
   procedural validation objects / 36 real multi-link models): basins alone 0.51 / 0.74 part IoU, with
   face cuts 0.62 / 0.76;
+- separate pieces of the solid too small to be parts (specks that details thinner than a cell leave on
+  the grid) join the region nearest to them (:func:`join_small_pieces`): they touch nothing to merge with;
 - for two touching regions, a fixed vector of shape features (sizes, contact, neck depth, thickness,
   convexity, axes, and how much of their interface lies on a face plane).
 
