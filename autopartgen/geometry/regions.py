@@ -38,6 +38,8 @@ from scipy.spatial import ConvexHull, QhullError
 from skimage.feature import peak_local_max
 from skimage.segmentation import watershed
 
+from autopartgen.geometry.partition import extend_labels
+
 FEATURE_NAMES = (
     "log_share_small", "log_share_large",  # region sizes as log shares of the solid (small, then large)
     "contact_small", "contact_large",  # log(contact faces / size^(2/3)) of each
@@ -110,13 +112,11 @@ def join_small_pieces(segments: np.ndarray, inside: np.ndarray, min_cells: int) 
     specks = small[pieces]
     if not specks.any():
         return segments
-    _, nearest = ndimage.distance_transform_edt(~(inside & ~specks), return_indices=True)
-    joined = segments.copy()
-    joined[specks] = segments[tuple(axis[specks] for axis in nearest)]
-    used = np.unique(joined[joined >= 0])
-    renumber = np.full(int(segments.max()) + 1, -1, np.int32)
-    renumber[used] = np.arange(len(used), dtype=np.int32)
-    return np.where(joined >= 0, renumber[np.maximum(joined, 0)], -1).astype(np.int32)
+    joined = np.where(specks, extend_labels(np.where(specks, -1, segments)), segments)
+    _, renumbered = np.unique(joined[inside], return_inverse=True)  # the specks' own regions are gone
+    result = np.full(segments.shape, -1, np.int32)
+    result[inside] = renumbered.reshape(-1)
+    return result
 
 
 def spacing_cells(spacing: float, grid: int) -> int:
