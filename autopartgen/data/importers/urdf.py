@@ -79,13 +79,13 @@ def _link_geoms(link: ET.Element, urdf_path: Path, package_dirs: list[Path], max
                 element: str = "visual") -> list[Geom]:
     """The geometry of a link's ``<visual>`` (or ``<collision>``) elements."""
     geoms = []
-    for visual in link.findall(element):
-        geometry = visual.find("geometry")
+    for item in link.findall(element):
+        geometry = item.find("geometry")
         if geometry is None or len(geometry) == 0:
             continue
         shape = geometry[0]
-        frame = _origin(visual)
-        name = visual.get("name", link.get("name", ""))
+        frame = _origin(item)
+        name = item.get("name", link.get("name", ""))
         if shape.tag == "box":
             geoms.append(Geom("box", _floats(shape.get("size"), [0, 0, 0]) / 2, frame, name=name))
         elif shape.tag == "cylinder":
