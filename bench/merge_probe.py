@@ -1,0 +1,150 @@
+"""The merge stage alone: score merge settings and region mergers in seconds, not a full `eval`.
+
+    python bench/merge_probe.py dump --data DATA --out STATES [--weights DIR] [--shard 0/2]
+    python bench/merge_probe.py score STATES [--weights DIR] [--thresholds 0.6,0.9] [--max-parts 16]
+
+``dump`` runs the anchored pipeline on each object's fused whole (as ``autopartgen eval`` feeds it, seed 0)
+and saves, at the moment it merges regions, the input's solid on the anchor grid, the parts the DiT
+claimed and their count, with the ground-truth part of each inside cell (``partition.labels_from_parts``,
+the rule the training prep uses): ``STATES/<object id>.npz``. It takes as long as the pipeline (10-40 s an
+object on the 2-core CPU); run shards in parallel with ``--shard i/n``.
+
+``score`` replays the merge (``regions.over_segment``, ``join_small_pieces``, ``merge_regions``) on the
+saved states with the region merger of ``--weights`` (default: the shipped model) and each threshold
+``t`` (``t`` above the claimed count, ``max(t, merge_threshold_below_claims)`` below it), and prints one
+markdown row per threshold: cell-level matched-part IoU and F1 at IoU 0.5 (``eval/metrics.part_scores``
+on the cells of the solid rather than on the cut meshes, so the values differ a little from `eval`'s) and
+the mean part-count error. The cut, slivers and whole pieces that follow the merge are not replayed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def dump(data: Path, out: Path, weights: str | None, shard: tuple[int, int]) -> None:
+    import autopartgen.part_loop as part_loop
+    from autopartgen.eval.ours import _pipeline
+    from autopartgen.eval.runner import find_objects, load_object, make_input_mesh
+    from autopartgen.geometry import partition
+    from autopartgen.geometry.normalize import apply_normalization
+    from autopartgen.options import GenerationOptions
+
+    captured: dict = {}
+    merge_regions = part_loop.AnchoredPolicy.merge_regions
+
+    def capturing_merge(policy, labels, state):
+        captured.update(inside=policy.inside.copy(), claims=labels.copy(), claimed=len(state.parts),
+                        normalization=policy.normalization)
+        return merge_regions(policy, labels, state)
+
+    part_loop.AnchoredPolicy.merge_regions = capturing_merge  # this process only: a probe, not the product
+    pipe = _pipeline(weights)
+    out.mkdir(parents=True, exist_ok=True)
+    index, count = shard
+    for position, object_dir in enumerate(find_objects(data, "all")):
+        target = out / f"{object_dir.name}.npz"
+        if position % count != index or target.exists():
+            continue
+        obj = load_object(object_dir)
+        captured.clear()
+        options = GenerationOptions(seed=0, progress=False)
+        result = pipe.generate(mesh=make_input_mesh(obj.parts, "fused"), options=options)
+        if "inside" not in captured:
+            print(f"{obj.object_id}: no merge ({result.stop_reason}); skipped", file=sys.stderr)
+            continue
+        inside = captured["inside"]
+        triangles = [apply_normalization(np.asarray(part.vertices), *captured["normalization"])[np.asarray(part.faces)]
+                     for part in obj.parts]
+        truth = partition.labels_from_parts(triangles, inside)
+        np.savez_compressed(target, inside=inside, claims=captured["claims"], claimed=captured["claimed"],
+                            truth=truth[inside], parts=len(obj.parts), output_parts=len(result.parts))
+        print(f"{obj.object_id}: {len(obj.parts)} parts, {len(result.parts)} out", flush=True)
+
+
+def merged_cells(state, merger_probability, threshold: float, below: float, max_parts: int,
+                 spacing: int, face_cuts: bool, min_cells: int) -> np.ndarray:
+    """(N,) merged region of each inside cell of a saved state, as the anchored loop merges."""
+    from autopartgen.geometry import regions
+
+    inside = state["inside"]
+    depth = regions.depth_field(inside)
+    segments, sides = regions.over_segment(inside, depth, spacing, face_cuts)
+    segments = regions.join_small_pieces(segments, inside, min_cells)
+    graph = regions.RegionGraph.from_segments(segments, depth, sides)
+    regions.merge_regions(graph, merger_probability, threshold, max_parts, min_cells,
+                          floor=int(state["claimed"]), threshold_below_floor=below)
+    return graph.label_grid(inside.shape)[inside]
+
+
+def cell_scores(predicted: np.ndarray, truth: np.ndarray, parts: int) -> dict:
+    """``part_scores`` of (N,) predicted regions against (N,) ground-truth parts of the same cells."""
+    from autopartgen.eval.metrics import part_scores
+
+    count = int(predicted.max()) + 1
+    overlap = np.zeros((count, parts))
+    np.add.at(overlap, (predicted, truth), 1)
+    union = np.bincount(predicted, minlength=count)[:, None] + np.bincount(truth, minlength=parts)[None] - overlap
+    return part_scores(overlap / np.maximum(union, 1))
+
+
+def score(states: Path, weights: str | None, thresholds: list[float], max_parts: int | None) -> str:
+    from autopartgen.eval.ours import _pipeline
+    from autopartgen.geometry import regions
+    from autopartgen.options import GenerationOptions
+    from autopartgen.part_loop import AnchoredPolicy
+
+    pipe = _pipeline(weights)
+    if pipe.region_merger is None:
+        raise SystemExit(f"{weights or 'the shipped model'} has no region merger; pass a model folder with one")
+    grid = GenerationOptions().anchor_grid
+    spacing = regions.spacing_cells(float(pipe._setting("basin_spacing", 0.125)), grid)
+    face_cuts = bool(pipe._setting("face_cuts", False))
+    below_claims = float(pipe._setting("merge_threshold_below_claims", 0.8))
+    limit = max_parts or int(pipe._setting("max_parts", 40))
+    files = sorted(states.glob("*.npz"))
+    if not files:
+        raise SystemExit(f"{states} holds no saved states; run `python bench/merge_probe.py dump` first")
+    loaded = [dict(np.load(f)) for f in files]
+    lines = [f"{len(files)} objects of {states}, part limit {limit}", "",
+             "| threshold | part IoU | F1 | mean part-count error |", "|---|---|---|---|"]
+    for threshold in thresholds:
+        rows = []
+        for state in loaded:
+            predicted = merged_cells(state, pipe.region_merger.probability, threshold, max(threshold, below_claims),
+                                     limit, spacing, face_cuts, AnchoredPolicy.min_part_cells)
+            scores = cell_scores(predicted, state["truth"].astype(np.int64), int(state["parts"]))
+            rows.append((scores["part_iou"], scores["f1"], scores["n_pred"] - scores["n_gt"]))
+        iou, f1, count_error = np.mean(rows, 0)
+        lines.append(f"| {threshold:g} | {iou:.3f} | {f1:.3f} | {count_error:+.2f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    dumping = commands.add_parser("dump", help="save the merge-time state of every object")
+    dumping.add_argument("--data", type=Path, required=True)
+    dumping.add_argument("--out", type=Path, required=True)
+    dumping.add_argument("--weights", default=None)
+    dumping.add_argument("--shard", default="0/1", help="i/n: this process takes objects i, i+n, ...")
+    scoring = commands.add_parser("score", help="replay the merge on saved states")
+    scoring.add_argument("states", type=Path)
+    scoring.add_argument("--weights", default=None)
+    scoring.add_argument("--thresholds", default="0.6")
+    scoring.add_argument("--max-parts", type=int, default=None)
+    args = parser.parse_args(argv)
+    if args.command == "dump":
+        index, count = (int(v) for v in args.shard.split("/"))
+        dump(args.data, args.out, args.weights, (index, count))
+    else:
+        print(score(args.states, args.weights, [float(t) for t in args.thresholds.split(",")], args.max_parts))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
