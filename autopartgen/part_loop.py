@@ -562,16 +562,11 @@ class AnchoredPolicy(GeneratedPolicy):
         needs ``merge_threshold_below_claims``). Each merged region becomes a part: the claimed
         part holding most of it keeps its latent for its largest region; its further regions are parts with
         no latent at its position; a claimed part that holds most of no region is dropped."""
-        grid = labels.shape[0]
-        depth = regions.depth_field(self.inside)
-        segments, sides = regions.over_segment(self.inside, depth, regions.spacing_cells(self.basin_spacing, grid),
-                                               self.face_cuts)
-        segments = regions.join_small_pieces(segments, self.inside, self.min_part_cells)
-        graph = regions.RegionGraph.from_segments(segments, depth, sides)
-        regions.merge_regions(graph, self.pipe.region_merger.probability, self.merge_threshold,
-                              max(self.max_parts, 1), self.min_part_cells, floor=len(state.parts),
-                              threshold_below_floor=self.merge_threshold_below_claims)
-        merged = graph.label_grid(labels.shape)[self.inside]  # 0..K-1 by decreasing size
+        spacing = regions.spacing_cells(self.basin_spacing, labels.shape[0])
+        merged = regions.merged_regions(self.inside, self.pipe.region_merger.probability, spacing, self.face_cuts,
+                                        self.merge_threshold, max(self.max_parts, 1), self.min_part_cells,
+                                        floor=len(state.parts),
+                                        threshold_below_floor=self.merge_threshold_below_claims)[self.inside]
         claims = labels[self.inside]
         count = int(merged.max()) + 1
         overlap = np.zeros((count, len(state.parts)), np.int64)

@@ -9,7 +9,7 @@ claimed and their count, with the ground-truth part of each inside cell (``parti
 the rule the training prep uses): ``STATES/<object id>.npz``. It takes as long as the pipeline (10-40 s an
 object on the 2-core CPU); run shards in parallel with ``--shard i/n``.
 
-``score`` replays the merge (``regions.over_segment``, ``join_small_pieces``, ``merge_regions``) on the
+``score`` replays the merge (``regions.merged_regions``, as the anchored loop calls it) on the
 saved states with the region merger of ``--weights`` (default: the shipped model) and each threshold
 ``t`` (``t`` above the claimed count, ``max(t, merge_threshold_below_claims)`` below it), and prints one
 markdown row per threshold: cell-level matched-part IoU and F1 at IoU 0.5 (``eval/metrics.part_scores``
@@ -66,30 +66,12 @@ def dump(data: Path, out: Path, weights: str | None, shard: tuple[int, int]) -> 
         print(f"{obj.object_id}: {len(obj.parts)} parts, {len(result.parts)} out", flush=True)
 
 
-def merged_cells(state, merger_probability, threshold: float, below: float, max_parts: int,
-                 spacing: int, face_cuts: bool, min_cells: int) -> np.ndarray:
-    """(N,) merged region of each inside cell of a saved state, as the anchored loop merges."""
-    from autopartgen.geometry import regions
-
-    inside = state["inside"]
-    depth = regions.depth_field(inside)
-    segments, sides = regions.over_segment(inside, depth, spacing, face_cuts)
-    segments = regions.join_small_pieces(segments, inside, min_cells)
-    graph = regions.RegionGraph.from_segments(segments, depth, sides)
-    regions.merge_regions(graph, merger_probability, threshold, max_parts, min_cells,
-                          floor=int(state["claimed"]), threshold_below_floor=below)
-    return graph.label_grid(inside.shape)[inside]
-
-
 def cell_scores(predicted: np.ndarray, truth: np.ndarray, parts: int) -> dict:
     """``part_scores`` of (N,) predicted regions against (N,) ground-truth parts of the same cells."""
-    from autopartgen.eval.metrics import part_scores
+    from autopartgen.eval.metrics import iou_matrix, part_scores
 
-    count = int(predicted.max()) + 1
-    overlap = np.zeros((count, parts))
-    np.add.at(overlap, (predicted, truth), 1)
-    union = np.bincount(predicted, minlength=count)[:, None] + np.bincount(truth, minlength=parts)[None] - overlap
-    return part_scores(overlap / np.maximum(union, 1))
+    regions_one_hot = predicted[None] == np.arange(int(predicted.max()) + 1)[:, None]
+    return part_scores(iou_matrix(regions_one_hot, truth[None] == np.arange(parts)[:, None]))
 
 
 def score(states: Path, weights: str | None, thresholds: list[float], max_parts: int | None) -> str:
@@ -115,8 +97,10 @@ def score(states: Path, weights: str | None, thresholds: list[float], max_parts:
     for threshold in thresholds:
         rows = []
         for state in loaded:
-            predicted = merged_cells(state, pipe.region_merger.probability, threshold, max(threshold, below_claims),
-                                     limit, spacing, face_cuts, AnchoredPolicy.min_part_cells)
+            inside = state["inside"]
+            predicted = regions.merged_regions(inside, pipe.region_merger.probability, spacing, face_cuts, threshold,
+                                               limit, AnchoredPolicy.min_part_cells, floor=int(state["claimed"]),
+                                               threshold_below_floor=max(threshold, below_claims))[inside]
             scores = cell_scores(predicted, state["truth"].astype(np.int64), int(state["parts"]))
             rows.append((scores["part_iou"], scores["f1"], scores["n_pred"] - scores["n_gt"]))
         iou, f1, count_error = np.mean(rows, 0)

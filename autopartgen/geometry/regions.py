@@ -410,6 +410,22 @@ def merge_regions(graph: RegionGraph, score, threshold: float = 0.5, max_regions
     return graph
 
 
+def merged_regions(inside: np.ndarray, score, spacing: int, face_cuts: bool, threshold: float,
+                   max_regions: int | None, min_cells: int, floor: int = 0,
+                   threshold_below_floor: float | None = None) -> np.ndarray:
+    """The anchored loop's regions of a solid, from cells to parts: over-segment ``inside`` (basins
+    ``spacing`` cells apart, cut by face planes with ``face_cuts``), join specks under ``min_cells`` to their
+    nearest region, then :func:`merge_regions` with the other arguments. Returns the (n, n, n) int32 grid of
+    merged regions, 0..K-1 by decreasing size, -1 outside."""
+    depth = depth_field(inside)
+    segments, sides = over_segment(inside, depth, spacing, face_cuts)
+    segments = join_small_pieces(segments, inside, min_cells)
+    graph = RegionGraph.from_segments(segments, depth, sides)
+    merge_regions(graph, score, threshold, max_regions, min_cells, floor=floor,
+                  threshold_below_floor=threshold_below_floor)
+    return graph.label_grid(inside.shape)
+
+
 def _score_new_pairs(graph: RegionGraph, scores: dict, score) -> tuple[list, np.ndarray]:
     """Score the touching pairs not in ``scores`` (new since the last merge) into it; returns them and
     their (P, NUM_FEATURES) features."""
