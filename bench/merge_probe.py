@@ -15,6 +15,9 @@ saved states with the region merger of ``--weights`` (default: the shipped model
 markdown row per threshold: cell-level matched-part IoU and F1 at IoU 0.5 (``eval/metrics.part_scores``
 on the cells of the solid rather than on the cut meshes, so the values differ a little from `eval`'s) and
 the mean part-count error. The cut, slivers and whole pieces that follow the merge are not replayed.
+A last row, "true grouping", gives each region the merge starts from (``regions.initial_regions``) to
+the ground-truth part holding most of its cells: the best any merger can do with those regions, so the
+gap between it and a threshold's row is the merger's, the rest the over-segmentation's.
 """
 
 from __future__ import annotations
@@ -74,6 +77,14 @@ def cell_scores(predicted: np.ndarray, truth: np.ndarray, parts: int) -> dict:
     return part_scores(iou_matrix(regions_one_hot, truth[None] == np.arange(parts)[:, None]))
 
 
+def true_grouping(regions: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """(N,) regions of N cells -> (N,) the ground-truth part (``truth``, (N,)) holding most of each
+    region's cells: the parts a merger that never errs would make of these regions."""
+    counts = np.zeros((int(regions.max()) + 1, int(truth.max()) + 1), np.int64)
+    np.add.at(counts, (regions, truth), 1)
+    return counts.argmax(1)[regions]
+
+
 def score(states: Path, weights: str | None, thresholds: list[float], max_parts: int | None) -> str:
     from autopartgen.eval.ours import _pipeline
     from autopartgen.geometry import regions
@@ -105,6 +116,15 @@ def score(states: Path, weights: str | None, thresholds: list[float], max_parts:
             rows.append((scores["part_iou"], scores["f1"], scores["n_pred"] - scores["n_gt"]))
         iou, f1, count_error = np.mean(rows, 0)
         lines.append(f"| {threshold:g} | {iou:.3f} | {f1:.3f} | {count_error:+.2f} |")
+    rows = []
+    for state in loaded:
+        inside, truth = state["inside"], state["truth"].astype(np.int64)
+        start = regions.initial_regions(inside, spacing, face_cuts, AnchoredPolicy.min_part_cells)[0][inside]
+        grouped = np.unique(true_grouping(start, truth), return_inverse=True)[1].reshape(-1)
+        scores = cell_scores(grouped, truth, int(state["parts"]))
+        rows.append((scores["part_iou"], scores["f1"], scores["n_pred"] - scores["n_gt"]))
+    iou, f1, count_error = np.mean(rows, 0)
+    lines.append(f"| true grouping | {iou:.3f} | {f1:.3f} | {count_error:+.2f} |")
     return "\n".join(lines)
 
 

@@ -410,16 +410,24 @@ def merge_regions(graph: RegionGraph, score, threshold: float = 0.5, max_regions
     return graph
 
 
+def initial_regions(inside: np.ndarray, spacing: int, face_cuts: bool, min_cells: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The regions the anchored loop starts merging from: :func:`over_segment` of ``inside`` (basins
+    ``spacing`` cells apart, cut by face planes with ``face_cuts``), specks under ``min_cells`` joined to
+    their nearest region (:func:`join_small_pieces`). Returns ((n, n, n) int32 regions 0..R-1, -1 outside;
+    the :func:`depth_field`; the :func:`plane_sides` codes or None)."""
+    depth = depth_field(inside)
+    segments, sides = over_segment(inside, depth, spacing, face_cuts)
+    return join_small_pieces(segments, inside, min_cells), depth, sides
+
+
 def merged_regions(inside: np.ndarray, score, spacing: int, face_cuts: bool, threshold: float,
                    max_regions: int | None, min_cells: int, floor: int = 0,
                    threshold_below_floor: float | None = None) -> np.ndarray:
-    """The anchored loop's regions of a solid, from cells to parts: over-segment ``inside`` (basins
-    ``spacing`` cells apart, cut by face planes with ``face_cuts``), join specks under ``min_cells`` to their
-    nearest region, then :func:`merge_regions` with the other arguments. Returns the (n, n, n) int32 grid of
-    merged regions, 0..K-1 by decreasing size, -1 outside."""
-    depth = depth_field(inside)
-    segments, sides = over_segment(inside, depth, spacing, face_cuts)
-    segments = join_small_pieces(segments, inside, min_cells)
+    """The anchored loop's regions of a solid, from cells to parts: :func:`initial_regions`, then
+    :func:`merge_regions` with the other arguments. Returns the (n, n, n) int32 grid of merged regions,
+    0..K-1 by decreasing size, -1 outside."""
+    segments, depth, sides = initial_regions(inside, spacing, face_cuts, min_cells)
     graph = RegionGraph.from_segments(segments, depth, sides)
     merge_regions(graph, score, threshold, max_regions, min_cells, floor=floor,
                   threshold_below_floor=threshold_below_floor)
