@@ -102,29 +102,25 @@ def score(states: Path, weights: str | None, thresholds: list[float], max_parts:
     files = sorted(states.glob("*.npz"))
     if not files:
         raise SystemExit(f"{states} holds no saved states; run `python bench/merge_probe.py dump` first")
-    loaded = [dict(np.load(f)) for f in files]
-    lines = [f"{len(files)} objects of {states}, part limit {limit}", "",
-             "| threshold | part IoU | F1 | mean part-count error |", "|---|---|---|---|"]
-    for threshold in thresholds:
-        rows = []
-        for state in loaded:
-            inside = state["inside"]
+    columns = {threshold: [] for threshold in thresholds}
+    columns["true grouping"] = []
+    for file in files:
+        state = dict(np.load(file))
+        inside, truth, parts = state["inside"], state["truth"].astype(np.int64), int(state["parts"])
+        start = regions.initial_regions(inside, spacing, face_cuts, AnchoredPolicy.min_part_cells)
+        for threshold in thresholds:  # each merge starts from the same over-segmentation
             predicted = regions.merged_regions(inside, pipe.region_merger.probability, spacing, face_cuts, threshold,
                                                limit, AnchoredPolicy.min_part_cells, floor=int(state["claimed"]),
-                                               threshold_below_floor=max(threshold, below_claims))[inside]
-            scores = cell_scores(predicted, state["truth"].astype(np.int64), int(state["parts"]))
-            rows.append((scores["part_iou"], scores["f1"], scores["n_pred"] - scores["n_gt"]))
-        iou, f1, count_error = np.mean(rows, 0)
-        lines.append(f"| {threshold:g} | {iou:.3f} | {f1:.3f} | {count_error:+.2f} |")
-    rows = []
-    for state in loaded:
-        inside, truth = state["inside"], state["truth"].astype(np.int64)
-        start = regions.initial_regions(inside, spacing, face_cuts, AnchoredPolicy.min_part_cells)[0][inside]
-        grouped = np.unique(true_grouping(start, truth), return_inverse=True)[1].reshape(-1)
-        scores = cell_scores(grouped, truth, int(state["parts"]))
-        rows.append((scores["part_iou"], scores["f1"], scores["n_pred"] - scores["n_gt"]))
-    iou, f1, count_error = np.mean(rows, 0)
-    lines.append(f"| true grouping | {iou:.3f} | {f1:.3f} | {count_error:+.2f} |")
+                                               threshold_below_floor=max(threshold, below_claims), start=start)
+            columns[threshold].append(cell_scores(predicted[inside], truth, parts))
+        grouped = np.unique(true_grouping(start[0][inside], truth), return_inverse=True)[1].reshape(-1)
+        columns["true grouping"].append(cell_scores(grouped, truth, parts))
+    lines = [f"{len(files)} objects of {states}, part limit {limit}", "",
+             "| threshold | part IoU | F1 | mean part-count error |", "|---|---|---|---|"]
+    for name, scores in columns.items():
+        iou, f1, count_error = np.mean([(s["part_iou"], s["f1"], s["n_pred"] - s["n_gt"]) for s in scores], 0)
+        label = f"{name:g}" if isinstance(name, float) else name
+        lines.append(f"| {label} | {iou:.3f} | {f1:.3f} | {count_error:+.2f} |")
     return "\n".join(lines)
 
 

@@ -1,8 +1,5 @@
 """bench/merge_probe.py: the replayed merge and its true-grouping ceiling, on a merge state built by hand."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -11,18 +8,9 @@ from autopartgen.geometry import regions
 from autopartgen.part_loop import AnchoredPolicy
 from test_regions import turned_box_with_door
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
 
-
-def load_probe():
-    spec = importlib.util.spec_from_file_location("merge_probe", BENCH / "merge_probe.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_true_grouping_gives_each_region_its_majority_part():
-    probe = load_probe()
+def test_true_grouping_gives_each_region_its_majority_part(bench_script):
+    probe = bench_script("merge_probe")
     cell_regions = np.array([0, 0, 0, 1, 1, 2, 2])
     truth = np.array([1, 1, 0, 0, 0, 2, 0])
     assert probe.true_grouping(cell_regions, truth).tolist() == [1, 1, 1, 0, 0, 0, 0]  # a tie goes to the lower part
@@ -38,8 +26,8 @@ def table_rows(table: str) -> dict:
     return rows
 
 
-def test_score_replays_the_merge_and_reports_the_true_grouping(tmp_path):
-    probe = load_probe()
+def test_score_replays_the_merge_and_reports_the_true_grouping(tmp_path, bench_script):
+    probe = bench_script("merge_probe")
     inside, door = turned_box_with_door(0.0)
     np.savez_compressed(tmp_path / "box_with_door.npz", inside=inside, claims=np.where(inside, 0, -1), claimed=2,
                         truth=door[inside].astype(np.int64), parts=2, output_parts=2)

@@ -1,21 +1,12 @@
 """The real-object validation sets' source lists: no reserved package, and real-val-2 shares nothing with real-val."""
 
-import importlib.util
 import json
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-
-
-def load_builder():
-    spec = importlib.util.spec_from_file_location("build_real_val", BENCH / "build_real_val.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import BENCH
 
 
-def test_the_validation_sets_use_no_reserved_package_and_share_no_model():
-    builder = load_builder()
+def test_the_validation_sets_use_no_reserved_package_and_share_no_model(bench_script):
+    builder = bench_script("build_real_val")
     sets = {name: json.loads((BENCH / name).read_text())["models"]
             for name in ("real_val_sources.json", "real_val2_sources.json")}
     for name, models in sets.items():

@@ -423,11 +423,12 @@ def initial_regions(inside: np.ndarray, spacing: int, face_cuts: bool, min_cells
 
 def merged_regions(inside: np.ndarray, score, spacing: int, face_cuts: bool, threshold: float,
                    max_regions: int | None, min_cells: int, floor: int = 0,
-                   threshold_below_floor: float | None = None) -> np.ndarray:
+                   threshold_below_floor: float | None = None, start: tuple | None = None) -> np.ndarray:
     """The anchored loop's regions of a solid, from cells to parts: :func:`initial_regions`, then
-    :func:`merge_regions` with the other arguments. Returns the (n, n, n) int32 grid of merged regions,
-    0..K-1 by decreasing size, -1 outside."""
-    segments, depth, sides = initial_regions(inside, spacing, face_cuts, min_cells)
+    :func:`merge_regions` with the other arguments. ``start``: :func:`initial_regions` of the same
+    arguments when the caller already has it (merging several ways from one over-segmentation; it is
+    not modified). Returns the (n, n, n) int32 grid of merged regions, 0..K-1 by decreasing size, -1 outside."""
+    segments, depth, sides = start or initial_regions(inside, spacing, face_cuts, min_cells)
     graph = RegionGraph.from_segments(segments, depth, sides)
     merge_regions(graph, score, threshold, max_regions, min_cells, floor=floor,
                   threshold_below_floor=threshold_below_floor)
