@@ -108,6 +108,10 @@ class GenerationOptions:
                                   "one does): cut the input's solid into basins where it narrows and let the "
                                   "merger join them by their shapes (the DiT's claimed part count sets how "
                                   "far it may go); replaces --neck-depth; off with --num-parts")
+    flush_parts: bool = _option(True, "with --parts input and a model whose config sets flush_part_height (the "
+                                "shipped one does): thin pieces standing proud of an upright flat face of the "
+                                "input (doors, drawer fronts, buttons, knobs) become parts of their own, cut "
+                                "from the input at its own resolution; off with --num-parts")
     num_steps: int | None = _option(None, "diffusion sampler steps (default: the config's)", low=1,
                                      high=MAX_STEPS)
     whole_cfg_scale: float | None = _option(None, "guidance of the whole-object latent sampled from an image",

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 import trimesh
 
-from autopartgen.geometry import partition, regions
+from autopartgen.geometry import partition, protrusions, regions
 from autopartgen.geometry.texture import add_plain_band, band_uv
 from autopartgen.geometry.normalize import invert_normalization
 from autopartgen.geometry.overlap import containment_ratio, overlap_ratio, volumetric_overlap
@@ -378,6 +378,7 @@ class AnchoredPolicy(GeneratedPolicy):
     neck_min_share = 0.04  # with neck_depth: a piece split off at a neck holds at least this share of the input
     neck_max_contact = 1.5  # ... and meets the rest of its part across at most this x cells^(2/3) cell faces
     piece_min_share = 0.01  # keep_components: a separate piece with this share of the input's area gets its own part
+    flush_body_share = 0.5  # flush parts are split off the largest part only when it holds this share of the solid
 
     def __init__(self, pipe, options, rng, torch_rng, grid_size, masked, normalization, normalized_mesh,
                  colors: np.ndarray | None = None, keep_generated: bool = False, texture=None):
@@ -405,6 +406,8 @@ class AnchoredPolicy(GeneratedPolicy):
         self.merge_threshold_below_claims = float(pipe._setting("merge_threshold_below_claims", self.merge_threshold))
         self.basin_spacing = float(pipe._setting("basin_spacing", 0.125))
         self.face_cuts = bool(pipe._setting("face_cuts", False))
+        self.flush_part_height = float(pipe._setting("flush_part_height", 0.0))
+        self.flush_parts: list | None = None  # found on the input mesh when first needed
         if not (0.0 < self.merge_threshold < 1.0 and 0.0 < self.merge_threshold_below_claims < 1.0
                 and 0.0 < self.basin_spacing <= 2.0):
             raise ConfigError(f"the model config's pipeline.merge_threshold {self.merge_threshold!r}, "
@@ -475,6 +478,8 @@ class AnchoredPolicy(GeneratedPolicy):
                 labels = self.merge_regions(labels, state)
             elif self.neck_depth > 0 and self.options.num_parts is None:
                 labels = self.split_at_necks(labels, state)
+            if self.find_flush_parts():
+                labels = self.give_way_to_flush_parts(labels, state)
             num_parts = int(labels.max()) + 1
             while self.options.num_parts is not None and num_parts < self.options.num_parts:
                 labels = partition.split_largest(labels)
@@ -539,6 +544,18 @@ class AnchoredPolicy(GeneratedPolicy):
         full = partition.extend_labels(labels)
         regions = partition.region_meshes(full, num_parts)
         face_labels = partition.face_region_labels(self.vertices, self.faces, full)
+        if self.flush_parts:  # thin pieces proud of a flat face: regions of their own, parts after the others
+            regions = protrusions.carve_regions(regions, self.flush_parts)
+            labels, face_labels = labels.copy(), face_labels.copy()
+            owner = protrusions.inside_protrusions(partition.cell_centres(np.argwhere(self.inside), labels.shape[0]),
+                                                   self.flush_parts)
+            labels[self.inside] = np.where(owner >= 0, num_parts + owner, labels[self.inside])
+            owner = protrusions.inside_protrusions(self.vertices[self.faces].mean(axis=1), self.flush_parts)
+            face_labels = np.where(owner >= 0, num_parts + owner, face_labels)
+            for _ in self.flush_parts:
+                state.parts.append(GeneratedPart(mesh=None, latent=torch.zeros(0), seed=self.options.seed, retries=0,
+                                                 position=state.parts[-1].position))
+            num_parts = len(regions)
         uv = None if self.texture is None else self.texture[0]
         if not self.options.keep_components or self.options.num_parts is not None:
             return partition.cut_by_regions(self.vertices, self.faces, regions, self.colors, face_labels, uv=uv), labels
@@ -585,6 +602,53 @@ class AnchoredPolicy(GeneratedPolicy):
         state.parts[:] = parts
         result[self.inside] = inside_labels
         return result
+
+    def find_flush_parts(self) -> list:
+        """The input's thin pieces proud of an upright flat face (``geometry/protrusions.py``) that become
+        parts of their own: only with ``flush_part_height`` set (their greatest height, in anchor cells), no
+        exact part count asked for, and an input not modelled as separate pieces (two or more with
+        ``piece_min_share`` of its area each; specks of thin details do not count) unless ``keep_components``
+        is off; found once."""
+        if self.flush_part_height <= 0 or not self.options.flush_parts or self.options.num_parts is not None:
+            return []
+        if self.flush_parts is None and self.options.keep_components:
+            pieces = face_component_labels(partition.welded_faces(self.vertices, self.faces))
+            area = np.bincount(pieces, weights=triangle_areas(self.vertices, self.faces)) if len(pieces) else []
+            if (np.asarray(area) >= self.piece_min_share * np.sum(area)).sum() > 1:
+                self.flush_parts = []  # an input modelled as separate pieces goes by its pieces
+        if self.flush_parts is None:
+            self.flush_parts = protrusions.thin_protrusions(self.vertices, self.faces, 2.0 / self.inside.shape[0],
+                                                            max_height=self.flush_part_height)
+        return self.flush_parts
+
+    def give_way_to_flush_parts(self, labels: np.ndarray, state: LoopState) -> np.ndarray:
+        """Keep the flush parts standing on the body, the largest part, when it holds ``flush_body_share``
+        of the solid or more (a cabinet's or an appliance's casing; an object of many comparable links, a
+        robot, keeps its links whole, and a handle on a door or a tyre on a wheel belongs to the smaller
+        part it stands on), then drop the parts lying mostly (by cells) inside
+        their regions, those cells going to their neighbours: the flush part takes their place when the
+        input is cut; a part lying only partly inside keeps the rest. Keeps the total within ``max_parts``
+        by leaving out the smallest flush parts."""
+        grid = labels.shape[0]
+        inside_labels = labels[self.inside]
+        num_parts = int(labels.max()) + 1
+        totals = np.bincount(inside_labels, minlength=num_parts)
+        body = int(totals.argmax())
+        hosts = protrusions.host_labels(self.flush_parts, labels)
+        dominant = totals[body] >= self.flush_body_share * totals.sum()
+        self.flush_parts = [piece for piece, host in zip(self.flush_parts, hosts) if dominant and host == body]
+        if not self.flush_parts:
+            return labels
+        in_flush = protrusions.inside_protrusions(partition.cell_centres(np.argwhere(self.inside), grid),
+                                                  self.flush_parts) >= 0
+        covered = np.bincount(inside_labels[in_flush], minlength=num_parts)
+        dropped = [k for k in range(num_parts) if totals[k] and covered[k] >= 0.5 * totals[k]]
+        if len(dropped) == num_parts:
+            dropped.remove(int(np.argmax(totals)))
+        labels, kept = partition.drop_parts(labels, dropped)
+        state.parts[:] = [state.parts[k] for k in kept]
+        self.flush_parts = self.flush_parts[:max(0, self.max_parts - len(kept))]
+        return labels
 
     def split_at_necks(self, labels: np.ndarray, state: LoopState) -> np.ndarray:
         """Split the parts where the input narrows (``partition.split_parts_at_necks``); a piece split off

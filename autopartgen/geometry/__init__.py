@@ -8,6 +8,9 @@
 * :mod:`~autopartgen.geometry.cleanup` - floater removal, quadric simplification, Taubin smoothing.
 * :mod:`~autopartgen.geometry.overlap` - the duplicate-part tests (reference surface containment and
   volumetric overlap).
+* :mod:`~autopartgen.geometry.partition`, :mod:`~autopartgen.geometry.regions`,
+  :mod:`~autopartgen.geometry.protrusions` - sharing a mesh input's volume between parts and cutting it;
+  over-segmenting its solid and merging the regions; thin pieces proud of its flat faces.
 """
 
 from autopartgen.geometry.cleanup import remove_floaters, simplify, taubin_smooth
