@@ -83,6 +83,17 @@ def test_thin_pieces_on_upright_faces_are_found_and_nothing_else(yaw):
     assert protrusions.thin_protrusions(mesh.vertices, mesh.faces, CELL, max_height=1.0) == []
 
 
+def test_a_plate_less_than_a_cell_proud_is_not_a_piece():
+    """A plate 0.6 cells proud of the front (the scale of a fused surface's bevels and seams) is left alone
+    at the default least height of one cell, and found when the least height is lowered."""
+    body = trimesh.creation.box(extents=(1.4, 1.4, 1.0))
+    plate = trimesh.creation.box(extents=(0.5, 0.4, 0.6 * CELL)).apply_translation((0.2, 0.1, 0.5 + 0.3 * CELL))
+    mesh = make_input_mesh([body, plate], "fused")
+    assert protrusions.thin_protrusions(mesh.vertices, mesh.faces, CELL) == []
+    found = protrusions.thin_protrusions(mesh.vertices, mesh.faces, CELL, min_height=0.3)
+    assert len(found) == 1 and found[0].height / CELL == pytest.approx(0.6, abs=0.3)
+
+
 def test_an_open_surface_has_no_protrusions():
     box = trimesh.creation.box(extents=(1.0, 1.0, 1.0))
     box.update_faces(np.arange(len(box.faces)) != 0)  # one triangle missing: not a closed solid

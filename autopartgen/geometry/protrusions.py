@@ -214,7 +214,7 @@ def surface_points(triangles: np.ndarray, spacing: float, rng: np.random.Generat
 
 
 def thin_protrusions(vertices: np.ndarray, faces: np.ndarray, cell: float, *, max_height: float = 3.0,
-                     min_height: float = 0.4, min_volume: float = 3.0, min_face_area: float = 30.0,
+                     min_height: float = 1.0, min_volume: float = 3.0, min_face_area: float = 30.0,
                      clearance: float = 0.1, attachment: float = 0.75, reach: float = 0.65,
                      max_tilt: float = 0.5) -> list[Protrusion]:
     """The thin pieces of a closed mesh standing proud of its upright flat faces.
