@@ -408,6 +408,7 @@ class AnchoredPolicy(GeneratedPolicy):
         self.face_cuts = bool(pipe._setting("face_cuts", False))
         self.flush_part_height = float(pipe._setting("flush_part_height", 0.0))
         self.flush_parts: list | None = None  # found on the input mesh when first needed
+        self._input_pieces: tuple | None = None  # see input_pieces
         if not (0.0 < self.merge_threshold < 1.0 and 0.0 < self.merge_threshold_below_claims < 1.0
                 and 0.0 < self.basin_spacing <= 2.0):
             raise ConfigError(f"the model config's pipeline.merge_threshold {self.merge_threshold!r}, "
@@ -560,8 +561,7 @@ class AnchoredPolicy(GeneratedPolicy):
         if not self.options.keep_components or self.options.num_parts is not None:
             return partition.cut_by_regions(self.vertices, self.faces, regions, self.colors, face_labels, uv=uv), labels
         areas = triangle_areas(self.vertices, self.faces)
-        welded = partition.welded_faces(self.vertices, self.faces)
-        components = face_component_labels(welded)
+        welded, components = self.input_pieces()
         whole = partition.whole_component_parts(components, face_labels, areas, min_majority=0.0)
         holding = np.union1d(whole[whole >= 0], face_labels[whole < 0])  # the parts that keep any triangle
         whole, sources = partition.separate_whole_components(whole, components, areas, num_parts,
@@ -603,6 +603,14 @@ class AnchoredPolicy(GeneratedPolicy):
         result[self.inside] = inside_labels
         return result
 
+    def input_pieces(self) -> tuple[np.ndarray, np.ndarray]:
+        """The input's (F, 3) welded faces and (F,) separate-piece label of each triangle, computed once
+        (the flush-part check and each cut read them)."""
+        if self._input_pieces is None:
+            welded = partition.welded_faces(self.vertices, self.faces)
+            self._input_pieces = (welded, face_component_labels(welded))
+        return self._input_pieces
+
     def find_flush_parts(self) -> list:
         """The input's thin pieces proud of an upright flat face (``geometry/protrusions.py``) that become
         parts of their own: only with ``flush_part_height`` set (their greatest height, in anchor cells), no
@@ -612,7 +620,7 @@ class AnchoredPolicy(GeneratedPolicy):
         if self.flush_part_height <= 0 or not self.options.flush_parts or self.options.num_parts is not None:
             return []
         if self.flush_parts is None and self.options.keep_components:
-            pieces = face_component_labels(partition.welded_faces(self.vertices, self.faces))
+            pieces = self.input_pieces()[1]
             area = np.bincount(pieces, weights=triangle_areas(self.vertices, self.faces)) if len(pieces) else []
             if (np.asarray(area) >= self.piece_min_share * np.sum(area)).sum() > 1:
                 self.flush_parts = []  # an input modelled as separate pieces goes by its pieces

@@ -202,7 +202,9 @@ def _join_terraces(faces: list[FlatFace], normals: np.ndarray, triangles: np.nda
 
 
 def surface_points(triangles: np.ndarray, spacing: float, rng: np.random.Generator) -> np.ndarray:
-    """(N, 3) points on ``triangles`` (T, 3, 3): about one per ``spacing``^2 of area, at least one each."""
+    """(N, 3) points on ``triangles`` (T, 3, 3): about one per ``spacing``^2 of area, at least one each.
+    (``geometry.sampling.sample_surface`` draws a fixed count by area, which can leave a small triangle of
+    the face without a point; the attachment test needs every one covered.)"""
     edges_a, edges_b = triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0]
     areas = 0.5 * np.linalg.norm(np.cross(edges_a, edges_b), axis=1)
     counts = np.maximum(1, np.ceil(areas / spacing ** 2)).astype(np.int64)
@@ -232,13 +234,10 @@ def thin_protrusions(vertices: np.ndarray, faces: np.ndarray, cell: float, *, ma
     Returns:
         the protrusions, largest first; [] when the mesh is not a closed solid.
     """
-    import manifold3d
-
     vertices = np.asarray(vertices, np.float64)
     faces = np.asarray(faces, np.int64)
-    mesh = manifold3d.Mesh(np.ascontiguousarray(vertices, np.float32), np.ascontiguousarray(faces, np.uint32))
-    solid = manifold3d.Manifold(mesh)
-    if solid.status() != manifold3d.Error.NoError or solid.is_empty():
+    solid = _solid(vertices, faces)
+    if solid is None:
         return []
     rng = np.random.default_rng(0)
     found: list[Protrusion] = []
