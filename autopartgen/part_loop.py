@@ -406,6 +406,11 @@ class AnchoredPolicy(GeneratedPolicy):
         self.merge_threshold_below_claims = float(pipe._setting("merge_threshold_below_claims", self.merge_threshold))
         self.basin_spacing = float(pipe._setting("basin_spacing", 0.125))
         self.face_cuts = bool(pipe._setting("face_cuts", False))
+        crease_turn = pipe._setting("crease_turn", None)  # radians; None: creases of the input play no part
+        self.crease = None if crease_turn is None else (float(crease_turn), float(pipe._setting("crease_factor", 0.5)))
+        if self.crease is not None and not (0.0 < self.crease[0] < np.pi and 0.0 <= self.crease[1] <= 1.0):
+            raise ConfigError(f"the model config's pipeline.crease_turn {crease_turn!r} or crease_factor "
+                              f"{self.crease[1]!r} is out of range; use values in (0, pi) radians and [0, 1]")
         self.flush_part_height = float(pipe._setting("flush_part_height", 0.0))
         self.flush_parts: list | None = None  # found on the input mesh when first needed
         self._input_pieces: tuple | None = None  # see input_pieces
@@ -583,7 +588,9 @@ class AnchoredPolicy(GeneratedPolicy):
         merged = regions.merged_regions(self.inside, self.pipe.region_merger.probability, spacing, self.face_cuts,
                                         self.merge_threshold, max(self.max_parts, 1), self.min_part_cells,
                                         floor=len(state.parts),
-                                        threshold_below_floor=self.merge_threshold_below_claims)[self.inside]
+                                        threshold_below_floor=self.merge_threshold_below_claims, crease=self.crease,
+                                        turns=(None if self.crease is None else
+                                               regions.surface_turns(self.vertices, self.faces, self.inside)))[self.inside]
         claims = labels[self.inside]
         count = int(merged.max()) + 1
         overlap = np.zeros((count, len(state.parts)), np.int64)

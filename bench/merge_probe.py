@@ -5,7 +5,8 @@
 
 ``dump`` runs the anchored pipeline on each object's fused whole (as ``autopartgen eval`` feeds it, seed 0)
 and saves, at the moment it merges regions, the input's solid on the anchor grid, the parts the DiT
-claimed and their count, with the ground-truth part of each inside cell (``partition.labels_from_parts``,
+claimed and their count, how the input surface bends near each inside cell (``regions.surface_turns``,
+read by the config's crease rule), with the ground-truth part of each inside cell (``partition.labels_from_parts``,
 the rule the training prep uses): ``STATES/<object id>.npz``. It takes as long as the pipeline (10-40 s an
 object on the 2-core CPU); run shards in parallel with ``--shard i/n``.
 
@@ -33,7 +34,7 @@ def dump(data: Path, out: Path, weights: str | None, shard: tuple[int, int]) -> 
     import autopartgen.part_loop as part_loop
     from autopartgen.eval.ours import _pipeline
     from autopartgen.eval.runner import find_objects, load_object, make_input_mesh
-    from autopartgen.geometry import partition
+    from autopartgen.geometry import partition, regions
     from autopartgen.geometry.normalize import apply_normalization
     from autopartgen.options import GenerationOptions
 
@@ -42,7 +43,8 @@ def dump(data: Path, out: Path, weights: str | None, shard: tuple[int, int]) -> 
 
     def capturing_merge(policy, labels, state):
         captured.update(inside=policy.inside.copy(), claims=labels.copy(), claimed=len(state.parts),
-                        normalization=policy.normalization)
+                        normalization=policy.normalization,
+                        turns=regions.surface_turns(policy.vertices, policy.faces, policy.inside)[:, policy.inside])
         return merge_regions(policy, labels, state)
 
     part_loop.AnchoredPolicy.merge_regions = capturing_merge  # this process only: a probe, not the product
@@ -65,7 +67,8 @@ def dump(data: Path, out: Path, weights: str | None, shard: tuple[int, int]) -> 
                      for part in obj.parts]
         truth = partition.labels_from_parts(triangles, inside)
         np.savez_compressed(target, inside=inside, claims=captured["claims"], claimed=captured["claimed"],
-                            truth=truth[inside], parts=len(obj.parts), output_parts=len(result.parts))
+                            truth=truth[inside], parts=len(obj.parts), output_parts=len(result.parts),
+                            turns=captured["turns"].astype(np.float32))
         print(f"{obj.object_id}: {len(obj.parts)} parts, {len(result.parts)} out", flush=True)
 
 
@@ -98,6 +101,8 @@ def score(states: Path, weights: str | None, thresholds: list[float], max_parts:
     spacing = regions.spacing_cells(float(pipe._setting("basin_spacing", 0.125)), grid)
     face_cuts = bool(pipe._setting("face_cuts", False))
     below_claims = float(pipe._setting("merge_threshold_below_claims", 0.8))
+    crease_turn = pipe._setting("crease_turn", None)
+    crease = None if crease_turn is None else (float(crease_turn), float(pipe._setting("crease_factor", 0.5)))
     limit = max_parts or int(pipe._setting("max_parts", 40))
     files = sorted(states.glob("*.npz"))
     if not files:
@@ -108,10 +113,15 @@ def score(states: Path, weights: str | None, thresholds: list[float], max_parts:
         state = dict(np.load(file))
         inside, truth, parts = state["inside"], state["truth"].astype(np.int64), int(state["parts"])
         start = regions.initial_regions(inside, spacing, face_cuts, AnchoredPolicy.min_part_cells)
+        turns = None
+        if "turns" in state:  # states saved before the crease rule have none: replayed without it
+            turns = np.zeros((3,) + inside.shape)
+            turns[:, inside] = state["turns"]
         for threshold in thresholds:  # each merge starts from the same over-segmentation
             predicted = regions.merged_regions(inside, pipe.region_merger.probability, spacing, face_cuts, threshold,
                                                limit, AnchoredPolicy.min_part_cells, floor=int(state["claimed"]),
-                                               threshold_below_floor=max(threshold, below_claims), start=start)
+                                               threshold_below_floor=max(threshold, below_claims), start=start,
+                                               turns=turns, crease=crease)
             columns[threshold].append(cell_scores(predicted[inside], truth, parts))
         grouped = np.unique(true_grouping(start[0][inside], truth), return_inverse=True)[1].reshape(-1)
         columns["true grouping"].append(cell_scores(grouped, truth, parts))

@@ -468,3 +468,82 @@ def test_below_the_claimed_count_a_merge_needs_more_confidence():
     assert len(graph.alive) == 2
     regions.merge_regions(graph, fairly_sure, threshold=0.5, floor=2, threshold_below_floor=0.6)
     assert len(graph.alive) == 1
+
+
+def post_on_plate():
+    """A post standing on a plate, fused into one surface (the concave crease runs around the post's
+    foot, 0.5 to the right of the middle), and the post and plate as separate boxes."""
+    import manifold3d  # noqa: F401 (trimesh's boolean engine)
+
+    plate = trimesh.creation.box(extents=(1.6, 0.3, 1.0))
+    post = trimesh.creation.box(extents=(0.3, 0.8, 0.3)).apply_translation((0.5, 0.5, 0.0))
+    return trimesh.boolean.union([plate, post], engine="manifold"), plate, post
+
+
+def test_surface_turns_put_the_concave_turn_at_the_foot_of_a_post():
+    """A box turns only convexly; a post fused onto a plate turns concavely only along its foot. Unblurred,
+    the length channel adds up to the mesh's edge length (an independent sum)."""
+    box = trimesh.creation.box(extents=(1.2, 0.8, 1.0))
+    inside = partition.input_volume(np.asarray(box.vertices), np.asarray(box.faces), 32)
+    turns = regions.surface_turns(np.asarray(box.vertices), np.asarray(box.faces), inside, sigma=0.0)
+    assert turns[0].sum() == pytest.approx(0.0, abs=1e-9) and turns[1].sum() > 0
+    assert turns[2].sum() == pytest.approx(box.edges_unique_length.sum(), rel=1e-9)
+    assert (turns[:, ~inside] == 0).all()
+
+    mesh, plate, post = post_on_plate()
+    inside = partition.input_volume(np.asarray(mesh.vertices), np.asarray(mesh.faces), 32)
+    turns = regions.surface_turns(np.asarray(mesh.vertices), np.asarray(mesh.faces), inside, sigma=0.0)
+    concave = np.argwhere(turns[0] > 0)
+    assert len(concave) and turns[0].sum() == pytest.approx(4 * 0.3 * np.pi / 2, rel=1e-6)  # 4 edges x 0.3 x 90 deg
+    centres = partition.cell_centres(concave, 32)
+    foot = (np.abs(centres[:, 0] - 0.5) < 0.15 + 0.07) & (np.abs(centres[:, 2]) < 0.15 + 0.07) \
+        & (np.abs(centres[:, 1] - 0.15) < 0.07)  # within a cell (2 / 32) of the foot's outline
+    assert foot.all()
+    blurred = regions.surface_turns(np.asarray(mesh.vertices), np.asarray(mesh.faces), inside)
+    assert blurred[0].sum() <= turns[0].sum() + 1e-9 and blurred[0].sum() > 0.5 * turns[0].sum()
+
+
+def test_a_concave_crease_along_an_interface_keeps_two_regions_apart():
+    """Regions of the post-on-plate solid: the post, and the plate cut in two away from the post. A score
+    that would merge everything merges the plate's halves but, with the crease rule, not the post onto
+    the plate (its interface runs along the crease at its foot); without the rule, all is one."""
+    mesh, _, _ = post_on_plate()
+    inside = partition.input_volume(np.asarray(mesh.vertices), np.asarray(mesh.faces), 32)
+    centres = partition.cell_centres(np.indices(inside.shape).reshape(3, -1).T, 32).reshape(32, 32, 32, 3)
+    segments = np.where(centres[..., 1] > 0.15, 0, np.where(centres[..., 0] < -0.3, 1, 2))
+    segments = np.where(inside, segments, -1).astype(np.int32)
+    depth = regions.depth_field(inside)
+    turns = regions.surface_turns(np.asarray(mesh.vertices), np.asarray(mesh.faces), inside)
+    graph = regions.RegionGraph.from_segments(segments, depth, turns=turns)
+    assert set(graph.contact) == {(0, 2), (1, 2)}
+    assert graph.crease(0, 2) > 0.1 and graph.crease(1, 2) < 0.01
+    sure = lambda features: np.full(len(features), 0.9)  # noqa: E731
+    regions.merge_regions(graph, sure, threshold=0.6, crease=(0.05, 0.5))
+    assert graph.alive == {0, 1} and set(graph.contact) == {(0, 1)}  # the plate's halves are one, the post apart
+    assert graph.crease(0, 1) > 0.1  # the merged interface still runs along the foot (sums add up)
+    again = regions.RegionGraph.from_segments(segments, depth, turns=turns)
+    assert len(regions.merge_regions(again, sure, threshold=0.6).alive) == 1
+
+
+def test_the_anchored_loop_keeps_a_post_apart_from_its_plate_along_the_crease(pipe, monkeypatch):  # noqa: F811
+    """With the config's crease_turn, a merger that merges everything still leaves the post apart from the
+    plate (a part whose volume is the post's); without, one part; a crease_turn out of range is refused."""
+    from autopartgen.errors import ConfigError
+
+    mesh, plate, post = post_on_plate()
+    monkeypatch.setattr(pipe, "sample_part", lambda *a, **k: torch.zeros(pipe.dit.num_latents, pipe.dit.in_channels))
+    monkeypatch.setattr(pipe, "region_merger", constant_merger(4.0))
+    options = GenerationOptions(progress=False, max_parts=6)
+    assert len(pipe.generate(mesh=mesh, options=options).parts) == 1
+    monkeypatch.setitem(pipe.config.pipeline, "crease_turn", 0.05)
+    monkeypatch.setitem(pipe.config.pipeline, "crease_factor", 0.0)
+    result = pipe.generate(mesh=mesh, options=options)
+    # The post above the plate is a part of its own (merges across interfaces near its foot are refused
+    # too, so the plate may come in pieces); the parts still add up to the input.
+    posts = [part for part in result.parts if part.mesh.bounds[0][1] > 0.1]
+    assert len(result.parts) >= 2 and len(posts) == 1
+    assert posts[0].mesh.volume == pytest.approx(0.3 * 0.3 * (0.9 - 0.15), rel=0.15)
+    assert sum(part.mesh.volume for part in result.parts) == pytest.approx(mesh.volume, rel=1e-3)
+    monkeypatch.setitem(pipe.config.pipeline, "crease_turn", -1.0)
+    with pytest.raises(ConfigError, match="crease_turn"):
+        pipe.generate(mesh=mesh, options=options)

@@ -14,7 +14,11 @@ geometry side of "over-segment, then merge":
 - separate pieces of the solid too small to be parts (specks that details thinner than a cell leave on
   the grid) join the region nearest to them (:func:`join_small_pieces`): they touch nothing to merge with;
 - for two touching regions, a fixed vector of shape features (sizes, contact, neck depth, thickness,
-  convexity, axes, and how much of their interface lies on a face plane).
+  convexity, axes, and how much of their interface lies on a face plane);
+- how the input surface bends along their interface (:func:`surface_turns`, :meth:`RegionGraph.crease`):
+  parts fused into one surface still meet in a concave crease (an arm at its shoulder, a leg under a
+  seat) even where the solid does not narrow; the merge can refuse such pairs (``crease`` of
+  :func:`merge_regions`, config ``crease_turn`` / ``crease_factor``).
 
 ``models/region_merger.py`` scores the vectors; :func:`merge_regions` merges the most likely pair until
 no pair is likely, asking for more confidence below the part count the model claimed. The features hold
@@ -38,6 +42,7 @@ from scipy.spatial import ConvexHull, QhullError
 from skimage.feature import peak_local_max
 from skimage.segmentation import watershed
 
+from autopartgen.geometry import partition
 from autopartgen.geometry.partition import extend_labels
 
 FEATURE_NAMES = (
@@ -124,13 +129,15 @@ def spacing_cells(spacing: float, grid: int) -> int:
     return max(1, round(spacing * grid / 2.0))
 
 
-def touching_pairs(segments: np.ndarray, depth: np.ndarray, sides: np.ndarray | None = None
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def touching_pairs(segments: np.ndarray, depth: np.ndarray, sides: np.ndarray | None = None,
+                   fields: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
     """Regions that share cell faces: (P, 2) pairs (a < b), (P,) contact face counts, (P,) the
     deepest interface (the larger of min(depth) over the two cells of each shared face), (P,) the shared
     faces whose two cells lie on different sides of a face plane (``sides``: :func:`plane_sides`; zeros
-    without it)."""
-    firsts, seconds, depths, crossings = [], [], [], []
+    without it), (P, F) the sums over the shared faces of ``fields`` ((F, n, n, n), e.g.
+    :func:`surface_turns`) at both cells of each face ((P, 0) without it)."""
+    fields = np.zeros((0,) + segments.shape) if fields is None else fields
+    firsts, seconds, depths, crossings, sums = [], [], [], [], []
     for axis in range(3):
         low = tuple(slice(None, -1) if i == axis else slice(None) for i in range(3))
         high = tuple(slice(1, None) if i == axis else slice(None) for i in range(3))
@@ -140,6 +147,8 @@ def touching_pairs(segments: np.ndarray, depth: np.ndarray, sides: np.ndarray | 
         depths.append(np.minimum(depth[low][touching], depth[high][touching]))
         crossings.append(sides[low][touching] != sides[high][touching] if sides is not None
                          else np.zeros(int(touching.sum()), bool))
+        sums.append(np.stack([field[low][touching] + field[high][touching] for field in fields], 1)
+                    if len(fields) else np.zeros((int(touching.sum()), 0)))
     a, b, d = np.concatenate(firsts), np.concatenate(seconds), np.concatenate(depths)
     count = int(segments.max()) + 1
     codes = np.minimum(a, b).astype(np.int64) * count + np.maximum(a, b)
@@ -147,7 +156,36 @@ def touching_pairs(segments: np.ndarray, depth: np.ndarray, sides: np.ndarray | 
     neck = np.zeros(len(unique))
     np.maximum.at(neck, inverse, d)
     crossing = np.bincount(inverse, np.concatenate(crossings), minlength=len(unique)).astype(np.int64)
-    return np.stack([unique // count, unique % count], 1), contacts, neck, crossing
+    field_sums = np.zeros((len(unique), len(fields)))
+    np.add.at(field_sums, inverse, np.concatenate(sums))
+    return np.stack([unique // count, unique % count], 1), contacts, neck, crossing, field_sums
+
+
+def surface_turns(vertices: np.ndarray, faces: np.ndarray, inside: np.ndarray, sigma: float = 1.0) -> np.ndarray:
+    """How the input surface bends near each cell of its solid: (3, n, n, n) float, per inside cell the
+    summed concave turn (dihedral angle in radians x edge length, [-1, 1] units) of the mesh edges, their
+    convex turn and their length, each edge given to the inside cell nearest its midpoint, then blurred
+    by a Gaussian of ``sigma`` cells (a blended joint spreads its crease over a few cells); 0 outside.
+
+    Two parts fused into one surface still meet in a concave crease (a leg under a seat, a link at its
+    joint), while a cut through the middle of a part crosses smooth surface; the crease lies on the input
+    at its own resolution, finer than the anchor grid (``vertices`` in the [-1, 1] frame of ``inside``)."""
+    import trimesh
+
+    mesh = trimesh.Trimesh(vertices, faces, process=True)  # welded: edges shared by two faces have an angle
+    grid = np.zeros((3,) + inside.shape)
+    if len(mesh.face_adjacency) == 0 or not inside.any():
+        return grid
+    edges = mesh.vertices[mesh.face_adjacency_edges]
+    length = np.linalg.norm(edges[:, 0] - edges[:, 1], axis=1)
+    angle = mesh.face_adjacency_angles
+    convex = mesh.face_adjacency_convex
+    cells = partition.nearest_inside_cells(edges.mean(axis=1), inside)
+    flat = np.ravel_multi_index(tuple(cells.T), inside.shape)
+    for k, weight in enumerate((np.where(convex, 0.0, angle) * length, np.where(convex, angle, 0.0) * length, length)):
+        summed = np.bincount(flat, weight, minlength=inside.size).reshape(inside.shape)
+        grid[k] = (ndimage.gaussian_filter(summed, sigma) if sigma > 0 else summed) * inside
+    return grid
 
 
 def _sphere_points(count: int) -> np.ndarray:
@@ -259,7 +297,7 @@ def plane_cuts(segments: np.ndarray, sides: np.ndarray, min_cells: int = 20) -> 
         small = (sizes > 0) & (sizes < min_cells)
         if not small.any():
             break
-        pairs, contacts, _, _ = touching_pairs(pieces, np.ones(segments.shape))
+        pairs, contacts, *_ = touching_pairs(pieces, np.ones(segments.shape))
         target = np.arange(count)
         best = {}
         for (a, b), faces in zip(pairs.tolist(), contacts.tolist()):
@@ -306,25 +344,30 @@ class RegionGraph:
     contact: dict  # (a, b) with a < b -> shared faces
     neck: dict  # (a, b) -> deepest interface
     crossing: dict = field(default_factory=dict)  # (a, b) -> shared faces crossing a face plane
+    turns: dict = field(default_factory=dict)  # (a, b) -> (3,) :func:`surface_turns` summed over the shared faces (or empty)
     total: float = 0.0  # cells of the whole solid (merging keeps it)
     alive: set = field(default_factory=set)
     _shapes: dict = field(default_factory=dict)
 
     @classmethod
-    def from_segments(cls, segments: np.ndarray, depth: np.ndarray, sides: np.ndarray | None = None) -> "RegionGraph":
+    def from_segments(cls, segments: np.ndarray, depth: np.ndarray, sides: np.ndarray | None = None,
+                      turns: np.ndarray | None = None) -> "RegionGraph":
         """``segments``: (n, n, n) int region per cell (-1 outside); ``depth``: :func:`depth_field`;
-        ``sides``: :func:`plane_sides` of the solid's face planes, or None (no face planes)."""
+        ``sides``: :func:`plane_sides` of the solid's face planes, or None (no face planes); ``turns``:
+        :func:`surface_turns` of the input mesh, or None (no mesh: :meth:`crease` reads 0)."""
         count = int(segments.max()) + 1
         inside = segments >= 0
         cells, labels = np.argwhere(inside), segments[inside]
         order = np.argsort(labels, kind="stable")
         members = np.split(cells[order], np.cumsum(np.bincount(labels, minlength=count))[:-1])
-        pairs, contacts, necks, crossings = touching_pairs(segments, depth, sides)
+        pairs, contacts, necks, crossings, turn_sums = touching_pairs(segments, depth, sides, turns)
         keys = [tuple(int(v) for v in p) for p in pairs]
         return cls(members=members, size=np.bincount(labels, minlength=count).astype(float),
                    total=float(len(cells)), depth=np.asarray(ndimage.maximum(depth, segments, index=np.arange(count)), float),
                    contact=dict(zip(keys, contacts.tolist())), neck=dict(zip(keys, necks.tolist())),
-                   crossing=dict(zip(keys, crossings.tolist())), alive=set(range(count)))
+                   crossing=dict(zip(keys, crossings.tolist())),
+                   turns=dict(zip(keys, turn_sums)) if turns is not None else {},
+                   alive=set(range(count)))
 
     def neighbours(self, region: int) -> list[int]:
         return [b if a == region else a for a, b in self.contact if region in (a, b)]
@@ -340,7 +383,7 @@ class RegionGraph:
         self.size[a] += self.size[b]
         self.depth[a] = max(self.depth[a], self.depth[b])
         self._shapes.pop(a, None)
-        contact, neck, crossing = {}, {}, {}
+        contact, neck, crossing, turns = {}, {}, {}, {}
         for old, faces in self.contact.items():
             x, y = (a if old[0] == b else old[0]), (a if old[1] == b else old[1])
             if x != y:
@@ -348,7 +391,9 @@ class RegionGraph:
                 contact[key] = contact.get(key, 0) + faces
                 neck[key] = max(neck.get(key, 0.0), self.neck[old])
                 crossing[key] = crossing.get(key, 0) + self.crossing[old]
-        self.contact, self.neck, self.crossing = contact, neck, crossing
+                if self.turns:  # only with an input mesh's turns (merging is the loop's hot path)
+                    turns[key] = turns.get(key, 0.0) + self.turns[old]
+        self.contact, self.neck, self.crossing, self.turns = contact, neck, crossing, turns
         self.alive.discard(b)
 
     def features(self, a: int, b: int) -> np.ndarray:
@@ -374,6 +419,18 @@ class RegionGraph:
             self.crossing[key] / contact,
         ])
 
+    def crease(self, a: int, b: int) -> float:
+        """The net concave turn of the input surface along the interface of the touching pair: concave
+        less convex turn over edge length (radians; ``turns`` of :meth:`from_segments`), 0 where no
+        surface is near. Net, because a re-meshed surface (marching cubes, decimation, noise) zig-zags:
+        its small folds turn both ways and cancel, while a crease where two parts meet turns one way.
+        (Counting the concave turn alone fired on every fused procedural object: on the first 19 of
+        the validation split, 8 part-count error against 2.1.)"""
+        if not self.turns:
+            return 0.0
+        concave, convex, length = self.turns[(min(a, b), max(a, b))]
+        return float((concave - convex) / length) if length > 1e-9 else 0.0
+
     def label_grid(self, shape: tuple) -> np.ndarray:
         """(n, n, n) int32: the live regions renumbered 0..K-1 by decreasing size, -1 elsewhere."""
         grid = np.full(shape, -1, np.int32)
@@ -383,16 +440,23 @@ class RegionGraph:
 
 
 def merge_regions(graph: RegionGraph, score, threshold: float = 0.5, max_regions: int | None = None,
-                  min_cells: int = 0, floor: int = 0, threshold_below_floor: float | None = None) -> RegionGraph:
+                  min_cells: int = 0, floor: int = 0, threshold_below_floor: float | None = None,
+                  crease: tuple[float, float] | None = None) -> RegionGraph:
     """Greedily join the touching pair with the highest ``score`` (a function (P, NUM_FEATURES) ->
     (P,) probabilities that a pair is one part) while it exceeds ``threshold`` (``threshold_below_floor``
     once ``floor`` regions or fewer remain: a merge below the part count the model claimed needs more
     confidence); then keep joining while more than ``max_regions`` remain or a region has fewer than
-    ``min_cells`` cells (a small region joins its likeliest neighbour). Scores of pairs untouched by a
+    ``min_cells`` cells (a small region joins its likeliest neighbour). ``crease``: ``(turn, factor)``:
+    a pair whose interface runs along a concave crease of the input surface (:meth:`RegionGraph.crease`,
+    its net concave turn, above ``turn`` radians) has its score multiplied by ``factor``. Scores of pairs untouched by a
     merge are reused. Modifies and returns ``graph``."""
     scores: dict = {}
     while graph.contact:
-        _score_new_pairs(graph, scores, score)
+        new, _ = _score_new_pairs(graph, scores, score)
+        if crease is not None:
+            for pair in new:
+                if graph.crease(*pair) > crease[0]:
+                    scores[pair] *= crease[1]
         best = max(graph.contact, key=lambda p: (scores[p], p))
         limit = threshold if len(graph.alive) > floor or threshold_below_floor is None else threshold_below_floor
         if scores[best] <= limit:
@@ -423,15 +487,18 @@ def initial_regions(inside: np.ndarray, spacing: int, face_cuts: bool, min_cells
 
 def merged_regions(inside: np.ndarray, score, spacing: int, face_cuts: bool, threshold: float,
                    max_regions: int | None, min_cells: int, floor: int = 0,
-                   threshold_below_floor: float | None = None, start: tuple | None = None) -> np.ndarray:
+                   threshold_below_floor: float | None = None, start: tuple | None = None,
+                   turns: np.ndarray | None = None, crease: tuple[float, float] | None = None) -> np.ndarray:
     """The anchored loop's regions of a solid, from cells to parts: :func:`initial_regions`, then
     :func:`merge_regions` with the other arguments. ``start``: :func:`initial_regions` of the same
     arguments when the caller already has it (merging several ways from one over-segmentation; it is
-    not modified). Returns the (n, n, n) int32 grid of merged regions, 0..K-1 by decreasing size, -1 outside."""
+    not modified). ``turns``: :func:`surface_turns` of the input mesh, read with ``crease`` (see
+    :func:`merge_regions`; None: creases play no part). Returns the (n, n, n) int32 grid of merged
+    regions, 0..K-1 by decreasing size, -1 outside."""
     segments, depth, sides = start or initial_regions(inside, spacing, face_cuts, min_cells)
-    graph = RegionGraph.from_segments(segments, depth, sides)
+    graph = RegionGraph.from_segments(segments, depth, sides, turns)
     merge_regions(graph, score, threshold, max_regions, min_cells, floor=floor,
-                  threshold_below_floor=threshold_below_floor)
+                  threshold_below_floor=threshold_below_floor, crease=crease if turns is not None else None)
     return graph.label_grid(inside.shape)
 
 
