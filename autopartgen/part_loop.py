@@ -589,8 +589,8 @@ class AnchoredPolicy(GeneratedPolicy):
                                         self.merge_threshold, max(self.max_parts, 1), self.min_part_cells,
                                         floor=len(state.parts),
                                         threshold_below_floor=self.merge_threshold_below_claims, crease=self.crease,
-                                        turns=(None if self.crease is None else
-                                               regions.surface_turns(self.vertices, self.faces, self.inside)))[self.inside]
+                                        turns=(regions.surface_turns(self.vertices, self.faces, self.inside)
+                                               if self.reads_turns else None))[self.inside]
         claims = labels[self.inside]
         count = int(merged.max()) + 1
         overlap = np.zeros((count, len(state.parts)), np.int64)
@@ -609,6 +609,12 @@ class AnchoredPolicy(GeneratedPolicy):
         state.parts[:] = parts
         result[self.inside] = inside_labels
         return result
+
+    @property
+    def reads_turns(self) -> bool:
+        """Whether the merge reads the input surface's turns: for the crease rule or a merger trained with
+        the crease features."""
+        return self.crease is not None or getattr(self.pipe.region_merger, "num_features", 0) > regions.NUM_FEATURES
 
     def input_pieces(self) -> tuple[np.ndarray, np.ndarray]:
         """The input's (F, 3) welded faces and (F,) separate-piece label of each triangle, computed once

@@ -52,6 +52,7 @@ from autopartgen.geometry.extraction import extract_isosurface
 from autopartgen.geometry.normalize import apply_normalization, invert_normalization, normalization_transform
 from autopartgen.geometry.sampling import resample_surface_for_encoder
 from autopartgen.models import ImageEncoder, PartDiT, ShapeVAE, build_model
+from autopartgen.geometry.regions import NUM_FEATURES
 from autopartgen.models.region_merger import RegionMerger
 from autopartgen.sampling import inference_autocast, noise_history_slots, resolve_part_guidance, sample_latents
 
@@ -200,7 +201,8 @@ class AutoPartGen:
                                       "or remove pipeline.region_merger from the config")
             # on the CPU whatever the device: it scores a few hundred rows of pair features per object
             width = int(config.pipeline.get("region_merger_width", 64))
-            models["region_merger"] = load_weights(RegionMerger(width=width), path, name="region merger").eval()
+            features = int(config.pipeline.get("region_merger_features", NUM_FEATURES))
+            models["region_merger"] = load_weights(RegionMerger(features, width), path, name="region merger").eval()
             identity["region_merger"] = {"file": path.name, "bytes": path.stat().st_size}
         logger.info("loaded %s from %s on %s", config.name, folder, device)
         return cls(config=config, device=device, weights_identity=identity, **models)
@@ -217,9 +219,14 @@ class AutoPartGen:
             config.pipeline["region_merger"] = config.pipeline.get("region_merger") or "region_merger.safetensors"
             save_safetensors(self.region_merger.state_dict(), folder / config.pipeline["region_merger"])
             config.pipeline["region_merger_width"] = self.region_merger.width
+            if self.region_merger.num_features != NUM_FEATURES:  # with crease features
+                config.pipeline["region_merger_features"] = self.region_merger.num_features
+            else:
+                config.pipeline.pop("region_merger_features", None)
         else:
             config.pipeline.pop("region_merger", None)
             config.pipeline.pop("region_merger_width", None)
+            config.pipeline.pop("region_merger_features", None)
         save_config(config, folder / "config.yaml")
 
     def num_parameters(self) -> dict[str, int]:

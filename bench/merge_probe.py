@@ -117,6 +117,9 @@ def score(states: Path, weights: str | None, thresholds: list[float], max_parts:
         if "turns" in state:  # states saved before the crease rule have none: replayed without it
             turns = np.zeros((3,) + inside.shape)
             turns[:, inside] = state["turns"]
+        elif pipe.region_merger.num_features > regions.NUM_FEATURES:
+            raise SystemExit(f"{file} holds no surface turns, which this merger reads (crease features); "
+                             "dump the states again with this version of the probe")
         for threshold in thresholds:  # each merge starts from the same over-segmentation
             predicted = regions.merged_regions(inside, pipe.region_merger.probability, spacing, face_cuts, threshold,
                                                limit, AnchoredPolicy.min_part_cells, floor=int(state["claimed"]),

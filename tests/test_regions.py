@@ -547,3 +547,48 @@ def test_the_anchored_loop_keeps_a_post_apart_from_its_plate_along_the_crease(pi
     monkeypatch.setitem(pipe.config.pipeline, "crease_turn", -1.0)
     with pytest.raises(ConfigError, match="crease_turn"):
         pipe.generate(mesh=mesh, options=options)
+
+
+def test_crease_features_follow_the_shape_features_and_a_shape_only_merger_ignores_them():
+    """With turns, each pair's features are the shape features then the crease features (the net turn is
+    RegionGraph.crease; the logs read the concave and convex sums); a merger of the shape features alone
+    scores the longer rows as it scores their first columns."""
+    mesh, _, _ = post_on_plate()
+    inside = partition.input_volume(np.asarray(mesh.vertices), np.asarray(mesh.faces), 32)
+    depth = regions.depth_field(inside)
+    segments = regions.basin_segments(inside, depth, min_distance=3)
+    turns = regions.surface_turns(np.asarray(mesh.vertices), np.asarray(mesh.faces), inside)
+    plain = regions.RegionGraph.from_segments(segments, depth)
+    graph = regions.RegionGraph.from_segments(segments, depth, turns=turns)
+    assert plain.num_features == regions.NUM_FEATURES
+    assert graph.num_features == regions.NUM_FEATURES + len(regions.CREASE_FEATURE_NAMES) == 21
+    for pair in graph.contact:
+        row = graph.features(*pair)
+        assert np.allclose(row[:regions.NUM_FEATURES], plain.features(*pair))
+        concave, convex, length = graph.turns[pair]
+        length = max(length, 1e-9)  # no surface near the interface: no turn
+        assert row[regions.NUM_FEATURES] == pytest.approx((concave - convex) / length if length > 1e-9 else 0.0)
+        assert np.exp(row[-2]) - 1e-3 == pytest.approx(concave / length, rel=1e-6, abs=1e-9)
+        assert np.exp(row[-1]) - 1e-3 == pytest.approx(convex / length, rel=1e-6, abs=1e-9)
+    rows = np.random.default_rng(2).normal(size=(6, graph.num_features))
+    shape_only = RegionMerger(regions.NUM_FEATURES, 8)
+    assert np.allclose(shape_only.probability(rows), shape_only.probability(rows[:, :regions.NUM_FEATURES]))
+
+
+def test_train_region_merger_with_creases_saves_a_merger_the_pipeline_loads(pipe, tmp_path):  # noqa: F811
+    """--creases: the examples hold the crease features too, the saved config says so, the model folder
+    loads with a merger of that width, and its examples folder refuses a run without the option."""
+    from autopartgen.cli import main
+    from autopartgen.data.dataset import generate_and_write
+
+    generate_and_write(tmp_path / "data", 0, n_views=1, size=64, resolution=24)
+    pipe.save_pretrained(tmp_path / "base")
+    args = ["train", "region-merger", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run"),
+            "--weights", str(tmp_path / "base"), "--epochs", "2", "--width", "8"]
+    assert main(args + ["--creases"]) == 0
+    features = np.load(next((tmp_path / "run" / "pairs" / "round0").glob("*.npz")))["features"]
+    assert features.shape[1] == regions.NUM_FEATURES + len(regions.CREASE_FEATURE_NAMES)
+    loaded = AutoPartGen.from_pretrained(tmp_path / "run" / "model", device="cpu")
+    assert loaded.region_merger.num_features == features.shape[1]
+    assert loaded.config.pipeline["region_merger_features"] == features.shape[1]
+    assert main(args) != 0  # the cached examples were made with the crease features

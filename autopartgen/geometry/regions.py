@@ -56,6 +56,12 @@ FEATURE_NAMES = (
     "plane_share",  # share of the shared faces lying where the plane of a flat face of the solid crosses
 )
 NUM_FEATURES = len(FEATURE_NAMES)
+# With an input mesh's surface turns (a merger trained with them, ``train region-merger --creases``), three
+# more per pair, after the shape features: how the input surface turns along the interface.
+CREASE_FEATURE_NAMES = (
+    "crease_net",  # concave less convex turn over edge length (radians): RegionGraph.crease
+    "crease_concave", "crease_convex",  # log mean concave / convex turn (radians) of the edges there
+)
 _CORNERS = np.array([[i, j, k] for i in (-0.5, 0.5) for j in (-0.5, 0.5) for k in (-0.5, 0.5)])
 _HULL_CELLS = 1500  # shape statistics read at most this many cells (evenly strided) of a region
 _PLANE_NORMALS = 600  # normal bins for face planes: points of a Fibonacci sphere, about 8 degrees apart
@@ -344,7 +350,8 @@ class RegionGraph:
     contact: dict  # (a, b) with a < b -> shared faces
     neck: dict  # (a, b) -> deepest interface
     crossing: dict = field(default_factory=dict)  # (a, b) -> shared faces crossing a face plane
-    turns: dict = field(default_factory=dict)  # (a, b) -> (3,) :func:`surface_turns` summed over the shared faces (or empty)
+    turns: dict = field(default_factory=dict)  # (a, b) -> (3,) :func:`surface_turns` summed over the shared faces
+    with_turns: bool = False  # made with an input mesh's turns: ``turns`` is kept and the crease features read
     total: float = 0.0  # cells of the whole solid (merging keeps it)
     alive: set = field(default_factory=set)
     _shapes: dict = field(default_factory=dict)
@@ -366,7 +373,7 @@ class RegionGraph:
                    total=float(len(cells)), depth=np.asarray(ndimage.maximum(depth, segments, index=np.arange(count)), float),
                    contact=dict(zip(keys, contacts.tolist())), neck=dict(zip(keys, necks.tolist())),
                    crossing=dict(zip(keys, crossings.tolist())),
-                   turns=dict(zip(keys, turn_sums)) if turns is not None else {},
+                   turns=dict(zip(keys, turn_sums)) if turns is not None else {}, with_turns=turns is not None,
                    alive=set(range(count)))
 
     def neighbours(self, region: int) -> list[int]:
@@ -391,13 +398,19 @@ class RegionGraph:
                 contact[key] = contact.get(key, 0) + faces
                 neck[key] = max(neck.get(key, 0.0), self.neck[old])
                 crossing[key] = crossing.get(key, 0) + self.crossing[old]
-                if self.turns:  # only with an input mesh's turns (merging is the loop's hot path)
+                if self.with_turns:  # only with an input mesh's turns (merging is the loop's hot path)
                     turns[key] = turns.get(key, 0.0) + self.turns[old]
         self.contact, self.neck, self.crossing, self.turns = contact, neck, crossing, turns
         self.alive.discard(b)
 
+    @property
+    def num_features(self) -> int:
+        """Length of :meth:`features`: NUM_FEATURES, plus the crease features with an input mesh's turns."""
+        return NUM_FEATURES + (len(CREASE_FEATURE_NAMES) if self.with_turns else 0)
+
     def features(self, a: int, b: int) -> np.ndarray:
-        """(NUM_FEATURES,) description of the touching pair (see FEATURE_NAMES), symmetric in a, b."""
+        """(:attr:`num_features`,) description of the touching pair (see FEATURE_NAMES, then
+        CREASE_FEATURE_NAMES with turns), symmetric in a, b."""
         small, large = (a, b) if self.size[a] <= self.size[b] else (b, a)
         key = (min(a, b), max(a, b))
         total = self.total
@@ -417,7 +430,14 @@ class RegionGraph:
             abs(axis_s @ axis_l), abs(axis_s @ line), abs(axis_l @ line),
             elong_s, elong_l, elong_u,
             self.crossing[key] / contact,
+            *(self.crease_features(a, b) if self.with_turns else ()),
         ])
+
+    def crease_features(self, a: int, b: int) -> tuple[float, float, float]:
+        """CREASE_FEATURE_NAMES of the touching pair; the logs have a floor of 1e-3 rad (no surface near)."""
+        concave, convex, length = self.turns[(min(a, b), max(a, b))]
+        length = max(float(length), 1e-9)
+        return self.crease(a, b), float(np.log(1e-3 + concave / length)), float(np.log(1e-3 + convex / length))
 
     def crease(self, a: int, b: int) -> float:
         """The net concave turn of the input surface along the interface of the touching pair: concave
@@ -426,7 +446,7 @@ class RegionGraph:
         its small folds turn both ways and cancel, while a crease where two parts meet turns one way.
         (Counting the concave turn alone fired on every fused procedural object: on the first 19 of
         the validation split, 8 part-count error against 2.1.)"""
-        if not self.turns:
+        if not self.with_turns:
             return 0.0
         concave, convex, length = self.turns[(min(a, b), max(a, b))]
         return float((concave - convex) / length) if length > 1e-9 else 0.0
@@ -442,7 +462,7 @@ class RegionGraph:
 def merge_regions(graph: RegionGraph, score, threshold: float = 0.5, max_regions: int | None = None,
                   min_cells: int = 0, floor: int = 0, threshold_below_floor: float | None = None,
                   crease: tuple[float, float] | None = None) -> RegionGraph:
-    """Greedily join the touching pair with the highest ``score`` (a function (P, NUM_FEATURES) ->
+    """Greedily join the touching pair with the highest ``score`` (a function (P, F) features ->
     (P,) probabilities that a pair is one part) while it exceeds ``threshold`` (``threshold_below_floor``
     once ``floor`` regions or fewer remain: a merge below the part count the model claimed needs more
     confidence); then keep joining while more than ``max_regions`` remain or a region has fewer than
@@ -504,9 +524,9 @@ def merged_regions(inside: np.ndarray, score, spacing: int, face_cuts: bool, thr
 
 def _score_new_pairs(graph: RegionGraph, scores: dict, score) -> tuple[list, np.ndarray]:
     """Score the touching pairs not in ``scores`` (new since the last merge) into it; returns them and
-    their (P, NUM_FEATURES) features."""
+    their (P, graph.num_features) features."""
     new = [pair for pair in graph.contact if pair not in scores]
-    features = np.stack([graph.features(*pair) for pair in new]) if new else np.zeros((0, NUM_FEATURES))
+    features = np.stack([graph.features(*pair) for pair in new]) if new else np.zeros((0, graph.num_features))
     if new:
         scores.update(zip(new, np.asarray(score(features), float)))
     return new, features
@@ -517,9 +537,9 @@ def _plurality_part(graph: RegionGraph, region: int, truth: np.ndarray) -> int:
     return int(np.bincount(truth[tuple(graph.members[region].T)]).argmax())
 
 
-def _examples(features: list, labels: list) -> tuple[np.ndarray, np.ndarray]:
+def _examples(features: list, labels: list, num_features: int) -> tuple[np.ndarray, np.ndarray]:
     if not features:
-        return np.zeros((0, NUM_FEATURES)), np.zeros(0)
+        return np.zeros((0, num_features)), np.zeros(0)
     return np.stack(features), np.array(labels)
 
 
@@ -528,7 +548,7 @@ def oracle_pairs(graph: RegionGraph, truth: np.ndarray, rng: np.random.Generator
     """Training examples for a pair scorer: walk random merges of pairs that the ground truth puts in
     one part (``truth``: (n, n, n) int part per cell, the region's plurality part decides) and record
     the features of touching pairs along the way (all at the start, then at a random ``record_share``
-    of the steps; each distinct pair once). Returns (P, NUM_FEATURES) features and (P,) 0/1 labels.
+    of the steps; each distinct pair once). Returns (P, graph.num_features) features and (P,) 0/1 labels.
     Modifies ``graph``."""
     parts = {r: _plurality_part(graph, r, truth) for r in graph.alive}
     seen: set = set()
@@ -549,7 +569,7 @@ def oracle_pairs(graph: RegionGraph, truth: np.ndarray, rng: np.random.Generator
         graph.merge(a, b)
         parts[a] = _plurality_part(graph, a, truth)
         seen = {p for p in seen if a not in p and b not in p}
-    return _examples(features, labels)
+    return _examples(features, labels, graph.num_features)
 
 
 def merger_walk_pairs(graph: RegionGraph, truth: np.ndarray, score, stop_below: float = 0.3
@@ -558,7 +578,7 @@ def merger_walk_pairs(graph: RegionGraph, truth: np.ndarray, score, stop_below: 
     merge the highest-scored touching pair while its score exceeds ``stop_below`` (lower than the
     pipeline's threshold, so states just past the stop are seen too), recording every distinct pair's
     features and whether the ground truth puts both regions' plurality parts in one (``truth`` as in
-    :func:`oracle_pairs`). Returns (P, NUM_FEATURES) features and (P,) 0/1 labels. Modifies ``graph``."""
+    :func:`oracle_pairs`). Returns (P, graph.num_features) features and (P,) 0/1 labels. Modifies ``graph``."""
     parts = {r: _plurality_part(graph, r, truth) for r in graph.alive}
     scores: dict = {}
     features, labels = [], []
@@ -573,4 +593,4 @@ def merger_walk_pairs(graph: RegionGraph, truth: np.ndarray, score, stop_below: 
         graph.merge(a, b)
         parts[a] = _plurality_part(graph, a, truth)
         scores = {p: v for p, v in scores.items() if a not in p and b not in p}
-    return _examples(features, labels)
+    return _examples(features, labels, graph.num_features)

@@ -6,7 +6,9 @@ into basins and merges the likeliest pairs with it (``geometry/regions.merge_reg
 ``autopartgen train region-merger`` on the same corpus as the DiT (``train/region_merger.py``).
 
 Features are standardised inside the model (``feature_mean`` / ``feature_std`` buffers, set from the
-training set), so callers pass raw features.
+training set), so callers pass raw features. A merger trained on the shape features alone
+(``NUM_FEATURES``) reads the first columns of rows that also hold the crease features
+(``regions.CREASE_FEATURE_NAMES``), so one graph serves either kind.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class RegionMerger(nn.Module):
     def __init__(self, num_features: int = NUM_FEATURES, width: int = 64):
         super().__init__()
         self.width = width  # hidden units per layer (config ``pipeline.region_merger_width``)
+        self.num_features = num_features  # config ``pipeline.region_merger_features``
         self.register_buffer("feature_mean", torch.zeros(num_features))
         self.register_buffer("feature_std", torch.ones(num_features))
         self.mlp = nn.Sequential(nn.Linear(num_features, width), nn.GELU(), nn.Linear(width, width), nn.GELU(),
@@ -33,7 +36,9 @@ class RegionMerger(nn.Module):
 
     @torch.no_grad()
     def probability(self, features: np.ndarray) -> np.ndarray:
-        """(P, num_features) numpy -> (P,) probabilities (float64), on the model's device."""
+        """(P, F >= num_features) numpy -> (P,) probabilities (float64), on the model's device; columns past
+        ``num_features`` (features the merger was not trained with) are not read."""
         weight = self.feature_mean
-        logits = self(torch.as_tensor(np.asarray(features), dtype=weight.dtype, device=weight.device))
+        features = np.asarray(features)[:, : self.num_features]
+        logits = self(torch.as_tensor(features, dtype=weight.dtype, device=weight.device))
         return torch.sigmoid(logits).double().cpu().numpy()

@@ -136,6 +136,8 @@ def add_cli(subparsers) -> None:
     merger.add_argument("--rounds", type=int, default=1, help="1: examples from random walks of true merges; "
                         "each further round adds the examples of the walk the last fit takes itself (measured "
                         "worse: MODEL_CARD)")
+    merger.add_argument("--creases", action="store_true", help="add the crease features (how the fused input "
+                        "surface turns along each interface, regions.CREASE_FEATURE_NAMES) to the shape features")
     merger.add_argument("--workers", type=int, default=1, help="processes collecting examples")
     merger.add_argument("--seed", type=int, default=0)
     merger.set_defaults(func=_run_region_merger)

@@ -9,8 +9,9 @@ solid's face planes too (``geometry/regions.over_segment``); fit the MLP (``mode
 ``--rounds 2`` adds a round that walks the merges the fitted merger itself makes
 (``geometry/regions.merger_walk_pairs``) and refits on both rounds' examples, so the merger also sees the
 states its own mistakes lead to (measured worse on val and real-val: it learned to merge more;
-MODEL_CARD). No network runs here (the features read only the solid's shape), so this takes about a
-second per object (about two with face cuts).
+MODEL_CARD). ``--creases`` adds how the fused surface turns along each interface
+(``regions.CREASE_FEATURE_NAMES``). No network runs here (the features read only the solid and its
+surface), so this takes about a second per object (about two with face cuts).
 Writes a model folder: the input model plus ``region_merger.safetensors`` and its config entries.
 
     autopartgen train region-merger --data DATA --out runs/merger [--weights MODEL] [--limit N] [--workers 2]
@@ -41,11 +42,13 @@ from autopartgen.models.region_merger import RegionMerger
 logger = logging.getLogger(__name__)
 
 
-def object_solid(object_dir: Path, grid: int, surface_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def object_solid(object_dir: Path, grid: int, surface_samples: int, seed: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One object's solid as the anchored loop holds its fused whole (as a user's mesh arrives,
     ``eval/runner.make_input_mesh``; ``partition.anchored_input`` in the [-1, 1] frame on the ``grid``^3
-    anchor grid) and the ground-truth part of each cell: ``(inside (n, n, n) bool, truth (n, n, n) int)``,
-    truth -1 outside and where no part solid holds the cell."""
+    anchor grid), the ground-truth part of each cell and how the fused surface turns near each cell:
+    ``(inside (n, n, n) bool, truth (n, n, n) int, turns (3, n, n, n) float32)``, truth -1 outside and
+    where no part solid holds the cell, turns as ``regions.surface_turns``."""
     from autopartgen.eval.runner import load_gt_parts, make_input_mesh
     from autopartgen.geometry.normalize import apply_normalization, normalization_transform
 
@@ -58,12 +61,15 @@ def object_solid(object_dir: Path, grid: int, surface_samples: int, seed: int) -
     # as the DiT's training prep labels the cells (smallest part wins)
     triangles = [apply_normalization(np.asarray(part.vertices), *normalization)[np.asarray(part.faces)]
                  for part in parts]
-    return inside, partition.labels_from_parts(triangles, inside)
+    turns = regions.surface_turns(vertices, np.asarray(whole.faces), inside).astype(np.float32)
+    return inside, partition.labels_from_parts(triangles, inside), turns
 
 
 def solid_examples(inside: np.ndarray, truth: np.ndarray, spacing: int, seed: int,
-                   merger: RegionMerger | None = None, face_cuts: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Pair features and labels of one solid (:func:`object_solid`): (P, NUM_FEATURES), (P,) 0/1.
+                   merger: RegionMerger | None = None, face_cuts: bool = False,
+                   turns: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pair features and labels of one solid (:func:`object_solid`): (P, F), (P,) 0/1, F the shape
+    features, plus the crease features when ``turns`` (the solid's surface turns) are given.
 
     ``spacing`` is the basins' ``min_distance`` in cells. Without ``merger`` the pairs come from random
     walks of true merges (``regions.oracle_pairs``, seeded) over the basins, and with ``face_cuts`` also
@@ -76,14 +82,14 @@ def solid_examples(inside: np.ndarray, truth: np.ndarray, spacing: int, seed: in
     depth = regions.depth_field(inside)
     if merger is not None:
         segments, sides = regions.over_segment(inside, depth, spacing, face_cuts)
-        return regions.merger_walk_pairs(regions.RegionGraph.from_segments(segments, depth, sides), truth,
+        return regions.merger_walk_pairs(regions.RegionGraph.from_segments(segments, depth, sides, turns), truth,
                                          merger.probability)
     basins = regions.basin_segments(inside, depth, spacing)
-    walks = [regions.oracle_pairs(regions.RegionGraph.from_segments(basins, depth), truth,
+    walks = [regions.oracle_pairs(regions.RegionGraph.from_segments(basins, depth, None, turns), truth,
                                   np.random.default_rng(seed))]
     if face_cuts:  # the same basins, cut (not computed again)
         segments, sides = regions.face_cut(inside, basins)
-        walks.append(regions.oracle_pairs(regions.RegionGraph.from_segments(segments, depth, sides), truth,
+        walks.append(regions.oracle_pairs(regions.RegionGraph.from_segments(segments, depth, sides, turns), truth,
                                           np.random.default_rng(seed + 1)))
     return np.concatenate([features for features, _ in walks]), np.concatenate([labels for _, labels in walks])
 
@@ -123,7 +129,7 @@ def _init_worker(settings: dict, merger_state: dict | None):
     _WORKER["settings"] = settings
     _WORKER["merger"] = None
     if merger_state is not None:
-        merger = RegionMerger(regions.NUM_FEATURES, merger_state["mlp.0.weight"].shape[0])
+        merger = RegionMerger(merger_state["feature_mean"].shape[0], merger_state["mlp.0.weight"].shape[0])
         merger.load_state_dict(merger_state)
         _WORKER["merger"] = merger.eval()
 
@@ -131,14 +137,18 @@ def _init_worker(settings: dict, merger_state: dict | None):
 def _collect_one(job) -> str:
     object_dir, solid_cache, pair_cache, seed = job
     settings = _WORKER["settings"]
-    if Path(solid_cache).is_file():
-        cached = np.load(solid_cache)
+    creases = settings.get("creases", False)
+    cached = np.load(solid_cache) if Path(solid_cache).is_file() else None
+    if cached is not None and (not creases or "turns" in cached):
         inside, truth = cached["inside"], cached["truth"].astype(np.int64)
-    else:
-        inside, truth = object_solid(Path(object_dir), settings["grid"], settings["surface_samples"], seed)
-        write_npz(Path(solid_cache), {"inside": inside, "truth": truth.astype(np.int16)})
+        turns = np.zeros((3,) + inside.shape, np.float32)
+        turns[:, inside] = cached["turns"] if "turns" in cached else 0.0
+    else:  # (a solid cached before the turns were: made again, the same cells)
+        inside, truth, turns = object_solid(Path(object_dir), settings["grid"], settings["surface_samples"], seed)
+        write_npz(Path(solid_cache), {"inside": inside, "truth": truth.astype(np.int16),
+                                      "turns": turns[:, inside]})  # the inside cells' turns only: small
     features, labels = solid_examples(inside, truth, settings["spacing"], seed, _WORKER["merger"],
-                                      settings["face_cuts"])
+                                      settings["face_cuts"], turns if creases else None)
     if not len(labels):
         logger.warning("region pairs: %s: no part holds some cell of the input; skipped", Path(object_dir).name)
     write_npz(Path(pair_cache), {"features": features, "labels": labels})
@@ -212,6 +222,8 @@ def train_region_merger(args: argparse.Namespace) -> int:
                 "spacing": regions.spacing_cells(float(pipe._setting("basin_spacing", 0.125)), grid),
                 "surface_samples": min(int(pipe._setting("num_surface_samples", 200_000)), 200_000),
                 "face_cuts": bool(pipe._setting("face_cuts", False))}
+    if args.creases:  # recorded only when on: folders cached without the option stay valid
+        settings["creases"] = True
     out = Path(args.out)
     check_example_settings(out, settings, args.seed)
     features, labels, merger = [], [], None
