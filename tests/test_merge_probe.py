@@ -29,8 +29,14 @@ def table_rows(table: str) -> dict:
 def test_score_replays_the_merge_and_reports_the_true_grouping(tmp_path, bench_script):
     probe = bench_script("merge_probe")
     inside, door = turned_box_with_door(0.0)
-    np.savez_compressed(tmp_path / "box_with_door.npz", inside=inside, claims=np.where(inside, 0, -1), claimed=2,
-                        truth=door[inside].astype(np.int64), parts=2, output_parts=2)
+    state = dict(inside=inside, claims=np.where(inside, 0, -1), claimed=2, truth=door[inside].astype(np.int64),
+                 parts=2, output_parts=2)
+    np.savez_compressed(tmp_path / "box_with_door.npz", **state)
+    # the shipped merger reads the crease features: a state saved without the input's surface turns is refused
+    with pytest.raises(SystemExit, match="no surface turns"):
+        probe.score(tmp_path, None, [0.6], None)
+    # a voxel solid has no mesh: its turns are zero (no surface folds anywhere)
+    np.savez_compressed(tmp_path / "box_with_door.npz", turns=np.zeros((3, int(inside.sum())), np.float32), **state)
     rows = table_rows(probe.score(tmp_path, None, [0.6, 1.0], None))
     assert set(rows) == {"0.6", "1", "true grouping"}
 
