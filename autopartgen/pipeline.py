@@ -51,8 +51,8 @@ from autopartgen.geometry.cleanup import remove_floaters_with_areas, simplify
 from autopartgen.geometry.extraction import extract_isosurface
 from autopartgen.geometry.normalize import apply_normalization, invert_normalization, normalization_transform
 from autopartgen.geometry.sampling import resample_surface_for_encoder
-from autopartgen.models import ImageEncoder, PartDiT, ShapeVAE, build_model
 from autopartgen.geometry.regions import NUM_FEATURES
+from autopartgen.models import ImageEncoder, PartDiT, ShapeVAE, build_model
 from autopartgen.models.region_merger import RegionMerger
 from autopartgen.sampling import inference_autocast, noise_history_slots, resolve_part_guidance, sample_latents
 

@@ -433,11 +433,16 @@ class RegionGraph:
             *(self.crease_features(a, b) if self.with_turns else ()),
         ])
 
+    def _mean_turns(self, a: int, b: int) -> tuple[float, float]:
+        """(concave, convex) turn per unit edge length (radians) along the pair's interface; 0 where no
+        surface is near."""
+        concave, convex, length = (float(v) for v in self.turns[(min(a, b), max(a, b))])
+        return (concave / length, convex / length) if length > 1e-9 else (0.0, 0.0)
+
     def crease_features(self, a: int, b: int) -> tuple[float, float, float]:
         """CREASE_FEATURE_NAMES of the touching pair; the logs have a floor of 1e-3 rad (no surface near)."""
-        concave, convex, length = self.turns[(min(a, b), max(a, b))]
-        length = max(float(length), 1e-9)
-        return self.crease(a, b), float(np.log(1e-3 + concave / length)), float(np.log(1e-3 + convex / length))
+        concave, convex = self._mean_turns(a, b)
+        return concave - convex, float(np.log(1e-3 + concave)), float(np.log(1e-3 + convex))
 
     def crease(self, a: int, b: int) -> float:
         """The net concave turn of the input surface along the interface of the touching pair: concave
@@ -448,8 +453,8 @@ class RegionGraph:
         the validation split, 8 part-count error against 2.1.)"""
         if not self.with_turns:
             return 0.0
-        concave, convex, length = self.turns[(min(a, b), max(a, b))]
-        return float((concave - convex) / length) if length > 1e-9 else 0.0
+        concave, convex = self._mean_turns(a, b)
+        return concave - convex
 
     def label_grid(self, shape: tuple) -> np.ndarray:
         """(n, n, n) int32: the live regions renumbered 0..K-1 by decreasing size, -1 elsewhere."""
