@@ -81,7 +81,8 @@ class GenerationOptions:
                          "generated parts", choices=PART_KINDS)
     num_parts: int | None = _option(None, "exactly this many parts (the end token is ignored before it); "
                                     "default: the model decides", low=1)
-    max_parts: int | None = _option(None, "most parts to generate (default: the config's)", low=1)
+    max_parts: int | None = _option(None, "most parts to generate, and to cut a mesh input into (default: the "
+                                    "config's max_parts; its max_input_parts for a mesh input)", low=1)
     grid_size: int | None = _option(None, "extraction grid of generated parts, cells per axis (default: the "
                                     "config's)", low=MIN_GRID_SIZE, high=MAX_GRID_SIZE)
     anchor_grid: int = _option(64, "with --parts input: cells per axis of the grid on which the input's volume "

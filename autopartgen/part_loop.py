@@ -537,7 +537,12 @@ class AnchoredPolicy(GeneratedPolicy):
 
     @property
     def max_parts(self) -> int:
-        return self.options.max_parts or self.pipe._setting("max_parts", 40)
+        """Most parts the input is cut into: ``--max-parts``, else the config's ``max_input_parts``, else its
+        ``max_parts``. The DiT still proposes at most ``max_parts`` (``Pipeline.part_loop``): an input's
+        regions, pieces and flush parts need no latent of their own, so a robot of 30 links is not cut into
+        the DiT's 16."""
+        configured = self.pipe._setting("max_input_parts", None) or self.pipe._setting("max_parts", 40)
+        return self.options.max_parts or configured
 
     def cut_input(self, labels: np.ndarray, state: LoopState) -> tuple[list, np.ndarray]:
         """Cut the input along the parts' regions of ``labels`` (parts 0..K-1 = ``state.parts``).

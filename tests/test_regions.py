@@ -3,6 +3,7 @@ anchored loop's use of the merger: checked on voxel shapes whose answer is known
 counts (partition.contact_faces, brute-force hull volumes). The ground-truth cell labels the training reads
 are partition.labels_from_parts, tested in test_anchored.py."""
 
+import argparse
 import json
 import shutil
 
@@ -397,6 +398,36 @@ def test_specks_of_a_mesh_input_are_no_parts_of_their_own(pipe, monkeypatch):  #
     assert all(part.mesh.volume > 10 * specks[0].volume for part in result.parts)
 
 
+def test_members_fit_with_their_own_seeds_and_pack_into_one_merger_of_their_mean_logit(tmp_path):
+    """--members 3: three fits with seeds 5, 6, 7 (each what a one-member fit with that seed gives), packed
+    into one merger of three times the width whose logit is their mean."""
+    rng = np.random.default_rng(1)
+    features = rng.normal(size=(600, regions.NUM_FEATURES))
+    labels = (features[:, 0] + 0.5 * features[:, 3] > 0).astype(float)
+    singles = [fit_region_merger(features, labels, epochs=3, width=8, seed=seed) for seed in (5, 6, 7)]
+    packed = fit_region_merger(features, labels, epochs=3, width=8, seed=5, members=3)
+    assert packed.width == 24 and packed.num_features == regions.NUM_FEATURES
+    x = torch.as_tensor(features, dtype=torch.float32)
+    with torch.no_grad():
+        mean_logit = torch.stack([single(x) for single in singles]).mean(0)
+        assert torch.allclose(packed(x), mean_logit, atol=1e-5)
+        assert not torch.allclose(singles[0](x), singles[1](x), atol=1e-3)  # the seeds differ
+    block = packed.mlp[2].weight.detach()
+    assert (block[:8, 8:] == 0).all() and (block[8:16, :8] == 0).all()  # a member's units see only its own
+
+
+def test_offsets_take_the_union_of_every_nth_object():
+    from autopartgen.train.cli import _offsets
+    from autopartgen.train.region_merger import select_objects
+
+    names = [f"object_{i}" for i in range(10)]
+    assert select_objects(names, 3, _offsets("0")) == names[0::3]
+    assert select_objects(names, 3, _offsets("0,1")) == [n for i, n in enumerate(names) if i % 3 != 2]
+    assert select_objects(names, 1, _offsets("4")) == names[4:]  # one offset: as list[offset::every]
+    with pytest.raises(argparse.ArgumentTypeError, match="0,1"):
+        _offsets("0;1")
+
+
 def test_train_region_merger_writes_a_model_folder_and_reuses_its_examples(pipe, tmp_path, monkeypatch,  # noqa: F811
                                                                            capsys):
     from autopartgen.cli import main
@@ -592,3 +623,30 @@ def test_train_region_merger_with_creases_saves_a_merger_the_pipeline_loads(pipe
     assert loaded.region_merger.num_features == features.shape[1]
     assert loaded.config.pipeline["region_merger_features"] == features.shape[1]
     assert main(args) != 0  # the cached examples were made with the crease features
+
+
+def test_an_input_is_cut_into_max_input_parts_while_the_dit_proposes_max_parts(pipe, monkeypatch):  # noqa: F811
+    """Config max_parts 1: the DiT samples one position and the never-merging merger's basins are forced
+    into one part. max_input_parts 6 lets the input keep 2-6 of them while the DiT samples exactly as
+    before; --max-parts caps both."""
+    calls = []
+
+    def one_part(*args, **kwargs):
+        calls.append(1)
+        return torch.zeros(pipe.dit.num_latents, pipe.dit.in_channels)
+
+    monkeypatch.setattr(pipe, "sample_part", one_part)
+    monkeypatch.setattr(pipe, "region_merger", constant_merger(-10.0))
+    monkeypatch.setitem(pipe.config.pipeline, "max_parts", 1)
+    mesh = dumbbell_mesh()
+    counts = {}
+    for max_input_parts, max_parts in ((None, None), (6, None), (6, 2)):
+        if max_input_parts is not None:
+            monkeypatch.setitem(pipe.config.pipeline, "max_input_parts", max_input_parts)
+        calls.clear()
+        result = pipe.generate(mesh=mesh, options=GenerationOptions(progress=False, max_parts=max_parts))
+        counts[(max_input_parts, max_parts)] = (len(result.parts), len(calls))
+        assert sum(part.mesh.volume for part in result.parts) == pytest.approx(mesh.volume, rel=1e-3)
+    assert counts[(None, None)][0] == 1
+    assert 2 <= counts[(6, None)][0] <= 6 and counts[(6, None)][1] == counts[(None, None)][1]
+    assert counts[(6, 2)][0] == 2

@@ -54,6 +54,17 @@ def _common(parser: argparse.ArgumentParser, steps: int, batch: int, lr: float) 
                         help="use only objects already prepared (no preparation pass)")
 
 
+def _offsets(text: str) -> tuple[int, ...]:
+    """``--offset``: one object index or several, comma-separated (``0,1``)."""
+    try:
+        offsets = tuple(int(value) for value in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an index or comma-separated indices (0 or 0,1)") from None
+    if any(offset < 0 for offset in offsets):
+        raise argparse.ArgumentTypeError(f"{text!r}: offsets are 0 or more")
+    return offsets
+
+
 def _run_vae(args) -> int:
     from autopartgen.train.vae import train_vae
     return train_vae(args)
@@ -128,11 +139,14 @@ def add_cli(subparsers) -> None:
     merger.add_argument("--weights", default=None, help="model folder the merger is added to (default: shipped); "
                         "its settings (basin_spacing, num_surface_samples) shape the examples")
     merger.add_argument("--every", type=int, default=1, help="use every N-th object of --data")
-    merger.add_argument("--offset", type=int, default=0, help="with --every: start at this object (0-based)")
+    merger.add_argument("--offset", type=_offsets, default=(0,), help="with --every: start at this object "
+                        "(0-based); several, comma-separated, take the union (--every 3 --offset 0,1: two in three)")
     merger.add_argument("--limit", type=int, default=None, help="use at most N objects")
     merger.add_argument("--epochs", type=int, default=40, help="passes over the examples per fit")
     merger.add_argument("--width", type=int, default=64, help="hidden units per layer of the merger's MLP "
                         "(written to the model config as pipeline.region_merger_width)")
+    merger.add_argument("--members", type=int, default=1, help="fit this many MLPs of --width (seeds --seed, "
+                        "--seed + 1, ...) and ship their mean logit as one merger of members x width units")
     merger.add_argument("--rounds", type=int, default=1, help="1: examples from random walks of true merges; "
                         "each further round adds the examples of the walk the last fit takes itself (measured "
                         "worse: MODEL_CARD)")
