@@ -142,6 +142,12 @@ def history_region_setting(pipe) -> str:
     return region
 
 
+def max_input_parts_setting(pipe) -> int:
+    """The most parts a mesh input is cut into by the model config: its ``pipeline.max_input_parts``, else
+    its ``max_parts`` (the most the DiT proposes)."""
+    return int(pipe._setting("max_input_parts", None) or pipe._setting("max_parts", 40))
+
+
 def derive_seed(seed: int, position: int, retry: int, options: GenerationOptions) -> int:
     """Seed of the sampling attempt ``retry`` at part ``position``.
 
@@ -541,8 +547,7 @@ class AnchoredPolicy(GeneratedPolicy):
         ``max_parts``. The DiT still proposes at most ``max_parts`` (``Pipeline.part_loop``): an input's
         regions, pieces and flush parts need no latent of their own, so a robot of 30 links is not cut into
         the DiT's 16."""
-        configured = self.pipe._setting("max_input_parts", None) or self.pipe._setting("max_parts", 40)
-        return self.options.max_parts or configured
+        return self.options.max_parts or max_input_parts_setting(self.pipe)
 
     def cut_input(self, labels: np.ndarray, state: LoopState) -> tuple[list, np.ndarray]:
         """Cut the input along the parts' regions of ``labels`` (parts 0..K-1 = ``state.parts``).

@@ -92,7 +92,7 @@ def score(states: Path, weights: str | None, thresholds: list[float], max_parts:
     from autopartgen.eval.ours import _pipeline
     from autopartgen.geometry import regions
     from autopartgen.options import GenerationOptions
-    from autopartgen.part_loop import AnchoredPolicy
+    from autopartgen.part_loop import AnchoredPolicy, max_input_parts_setting
 
     pipe = _pipeline(weights)
     if pipe.region_merger is None:
@@ -103,7 +103,7 @@ def score(states: Path, weights: str | None, thresholds: list[float], max_parts:
     below_claims = float(pipe._setting("merge_threshold_below_claims", 0.8))
     crease_turn = pipe._setting("crease_turn", None)
     crease = None if crease_turn is None else (float(crease_turn), float(pipe._setting("crease_factor", 0.5)))
-    limit = max_parts or int(pipe._setting("max_input_parts", None) or pipe._setting("max_parts", 40))
+    limit = max_parts or max_input_parts_setting(pipe)
     files = sorted(states.glob("*.npz"))
     if not files:
         raise SystemExit(f"{states} holds no saved states; run `python bench/merge_probe.py dump` first")

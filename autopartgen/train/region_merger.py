@@ -108,28 +108,33 @@ def fit_region_merger(features: np.ndarray, labels: np.ndarray, epochs: int = 40
     x = torch.as_tensor(features, dtype=torch.float32)
     y = torch.as_tensor(labels, dtype=torch.float32)
     mean, std = x.mean(0), x.std(0) + 1e-6
-    fitted = []
-    for member in range(max(members, 1)):
-        torch.manual_seed(seed + member)
-        order_rng = torch.Generator().manual_seed(seed + member)
-        model = RegionMerger(features.shape[1], width)
-        model.feature_mean.copy_(mean)
-        model.feature_std.copy_(std)
-        batches = (len(x) + batch_size - 1) // batch_size
-        optimizer = torch.optim.AdamW(model.parameters(), lr, weight_decay=weight_decay)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=max(epochs * batches, 1))
-        model.train()
-        for _ in range(epochs):
-            order = torch.randperm(len(x), generator=order_rng)
-            for start in range(0, len(x), batch_size):
-                index = order[start:start + batch_size]
-                loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x[index]), y[index])
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-        fitted.append(model.eval())
+    fitted = [_fit_mlp(x, y, mean, std, epochs, batch_size, width, lr, weight_decay, seed + member)
+              for member in range(max(members, 1))]
     return fitted[0] if len(fitted) == 1 else pack_members(fitted)
+
+
+def _fit_mlp(x: torch.Tensor, y: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, epochs: int, batch_size: int,
+             width: int, lr: float, weight_decay: float, seed: int) -> RegionMerger:
+    """One merger of ``width`` fitted on (P, F) ``x`` -> (P,) ``y`` with the given standardisation and seed."""
+    torch.manual_seed(seed)
+    order_rng = torch.Generator().manual_seed(seed)
+    model = RegionMerger(x.shape[1], width)
+    model.feature_mean.copy_(mean)
+    model.feature_std.copy_(std)
+    batches = (len(x) + batch_size - 1) // batch_size
+    optimizer = torch.optim.AdamW(model.parameters(), lr, weight_decay=weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=max(epochs * batches, 1))
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=order_rng)
+        for start in range(0, len(x), batch_size):
+            index = order[start:start + batch_size]
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x[index]), y[index])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+    return model.eval()
 
 
 @torch.no_grad()
