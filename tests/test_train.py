@@ -223,7 +223,7 @@ def test_torchrun_two_ranks_hold_identical_weights(workspace):
     root, data, config = workspace["root"], workspace["data"], workspace["config"]
     hashes = root / "hashes"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                "-m", "autopartgen", "train", "vae", "--config", str(config), "--data", str(data),
                "--out", str(root / "vae_ddp"), "--steps", "2", "--batch", "2", "--queries", "64",
                "--val-every", "0", "--workers", "0", "--quiet", "--device", "cpu", "--hash-dir", str(hashes)]
