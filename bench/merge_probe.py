@@ -2,6 +2,7 @@
 
     python bench/merge_probe.py dump --data DATA --out STATES [--weights DIR] [--shard 0/2]
     python bench/merge_probe.py score STATES [--weights DIR] [--thresholds 0.6,0.9] [--max-parts 16]
+    python bench/merge_probe.py stops STATES [--weights DIR] [--thresholds 0.5,0.6,0.7] [--max-parts 16]
 
 ``dump`` runs the anchored pipeline on each object's fused whole (as ``autopartgen eval`` feeds it, seed 0)
 and saves, at the moment it merges regions, the input's solid on the anchor grid, the parts the DiT
@@ -19,6 +20,14 @@ the mean part-count error. The cut, slivers and whole pieces that follow the mer
 A last row, "true grouping", gives each region the merge starts from (``regions.initial_regions``) to
 the ground-truth part holding most of its cells: the best any merger can do with those regions, so the
 gap between it and a threshold's row is the merger's, the rest the over-segmentation's.
+
+``stops`` asks where the merge should stop. It follows the merger's greedy path from the starting regions
+down to one region (the likeliest pair first, as the loop merges; no part count of the DiT's) and scores
+the regions after every merge: rows for stopping at each threshold (the first merge scored at or below it,
+once at most ``--max-parts`` regions remain), at the ground-truth part count (the region count nearest to
+it: the best a perfect part-count predictor could do with this merger), and at the count with the best
+part IoU, then the best F1, of each object (oracles: the most any stopping rule can reach on this path).
+Small regions are not joined after the stop, so the threshold rows differ a little from ``score``'s.
 """
 
 from __future__ import annotations
@@ -137,6 +146,90 @@ def score(states: Path, weights: str | None, thresholds: list[float], max_parts:
     return "\n".join(lines)
 
 
+def merge_path(inside: np.ndarray, score, spacing: int, face_cuts: bool, min_cells: int,
+               turns: np.ndarray | None = None) -> tuple[np.ndarray, list]:
+    """The greedy merge of ``inside``'s starting regions (``regions.initial_regions``) down to one region
+    per separate piece of the solid, every pair merged as the loop would take it (``regions.merge_regions``
+    with no threshold). Returns the
+    (N,) starting region of each inside cell and the merges, a list of ``(a, b, score)``: region ``b``
+    joined into ``a`` (starting-region ids) when the likeliest touching pair scored ``score``."""
+    from autopartgen.geometry import regions
+
+    start = regions.initial_regions(inside, spacing, face_cuts, min_cells)
+    graph = regions.RegionGraph.from_segments(*start, turns)
+    merges: list = []
+    regions.merge_regions(graph, score, threshold=-1.0, on_merge=lambda a, b, p: merges.append((a, b, p)))
+    return start[0][inside], merges
+
+
+def path_scores(cell_regions: np.ndarray, merges: list, truth: np.ndarray, parts: int) -> list[dict]:
+    """``part_scores`` of the regions before each merge of ``merges`` and after the last (len + 1 dicts,
+    from the starting regions down): ``cell_regions`` (N,) starting region per cell, ``truth`` (N,)
+    ground-truth part per cell. Each region's overlap with the parts is a sum over its starting
+    regions, so no label grid is rebuilt per step."""
+    from autopartgen.eval.metrics import part_scores
+
+    count = int(cell_regions.max()) + 1
+    overlap = np.zeros((count, parts))
+    np.add.at(overlap, (cell_regions, truth), 1)
+    part_size = overlap.sum(0)
+    alive = set(range(count))
+    steps = []
+    for merge in list(merges) + [None]:
+        rows = overlap[sorted(alive)]
+        iou = rows / (rows.sum(1)[:, None] + part_size[None] - rows)
+        steps.append(part_scores(iou))
+        if merge is not None:
+            a, b, _ = merge
+            overlap[a] += overlap[b]
+            alive.discard(b)
+    return steps
+
+
+def stops(states: Path, weights: str | None, thresholds: list[float], max_parts: int | None) -> str:
+    from autopartgen.eval.ours import _pipeline
+    from autopartgen.geometry import regions
+    from autopartgen.options import GenerationOptions
+    from autopartgen.part_loop import AnchoredPolicy, max_input_parts_setting
+
+    pipe = _pipeline(weights)
+    if pipe.region_merger is None:
+        raise SystemExit(f"{weights or 'the shipped model'} has no region merger; pass a model folder with one")
+    spacing = regions.spacing_cells(float(pipe._setting("basin_spacing", 0.125)), GenerationOptions().anchor_grid)
+    limit = max_parts or max_input_parts_setting(pipe)
+    files = sorted(states.glob("*.npz"))
+    if not files:
+        raise SystemExit(f"{states} holds no saved states; run `python bench/merge_probe.py dump` first")
+    rules = [f"threshold {t:g}" for t in thresholds] + ["true part count", "best part IoU (oracle)",
+                                                         "best F1 (oracle)"]
+    chosen: dict = {rule: [] for rule in rules}
+    for file in files:
+        state = dict(np.load(file))
+        inside, truth, parts = state["inside"], state["truth"].astype(np.int64), int(state["parts"])
+        turns = None
+        if "turns" in state:
+            turns = np.zeros((3,) + inside.shape)
+            turns[:, inside] = state["turns"]
+        cell_regions, merges = merge_path(inside, pipe.region_merger.probability, spacing,
+                                          bool(pipe._setting("face_cuts", False)), AnchoredPolicy.min_part_cells, turns)
+        steps = path_scores(cell_regions, merges, truth, parts)
+        counts = np.array([s["n_pred"] for s in steps])  # regions before each merge, then after the last
+        pair_scores = np.array([p for _, _, p in merges] + [-np.inf])
+        for t, rule in zip(thresholds, rules):
+            stopping = np.flatnonzero((pair_scores <= t) & (counts <= limit))
+            chosen[rule].append(steps[stopping[0]])
+        chosen["true part count"].append(steps[int(np.argmin(np.abs(counts - parts)))])
+        chosen["best part IoU (oracle)"].append(max(steps, key=lambda s: s["part_iou"]))
+        chosen["best F1 (oracle)"].append(max(steps, key=lambda s: (s["f1"], s["part_iou"])))
+    lines = [f"{len(files)} objects of {states}, part limit {limit}", "",
+             "| stop | part IoU | F1 | mean part-count error | exact counts |", "|---|---|---|---|---|"]
+    for rule, scores in chosen.items():
+        iou, f1, error, exact = np.mean([(s["part_iou"], s["f1"], s["n_pred"] - s["n_gt"], s["n_pred"] == s["n_gt"])
+                                         for s in scores], 0)
+        lines.append(f"| {rule} | {iou:.3f} | {f1:.3f} | {error:+.2f} | {exact:.3f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -150,10 +243,17 @@ def main(argv: list[str] | None = None) -> int:
     scoring.add_argument("--weights", default=None)
     scoring.add_argument("--thresholds", default="0.6")
     scoring.add_argument("--max-parts", type=int, default=None)
+    stopping = commands.add_parser("stops", help="where to stop merging: thresholds, the true count, oracles")
+    stopping.add_argument("states", type=Path)
+    stopping.add_argument("--weights", default=None)
+    stopping.add_argument("--thresholds", default="0.5,0.6,0.7")
+    stopping.add_argument("--max-parts", type=int, default=None)
     args = parser.parse_args(argv)
     if args.command == "dump":
         index, count = (int(v) for v in args.shard.split("/"))
         dump(args.data, args.out, args.weights, (index, count))
+    elif args.command == "stops":
+        print(stops(args.states, args.weights, [float(t) for t in args.thresholds.split(",")], args.max_parts))
     else:
         print(score(args.states, args.weights, [float(t) for t in args.thresholds.split(",")], args.max_parts))
     return 0

@@ -56,3 +56,39 @@ def test_score_replays_the_merge_and_reports_the_true_grouping(tmp_path, bench_s
     assert rows["1"][2] >= rows["0.6"][2]
     for name in ("0.6", "1"):
         assert rows[name][0] <= rows["true grouping"][0] + 1e-9
+
+
+def test_stops_follow_the_greedy_path_and_bound_every_threshold(tmp_path, bench_script):
+    probe = bench_script("merge_probe")
+    inside, door = turned_box_with_door(0.0)
+    truth = door[inside].astype(np.int64)
+    np.savez_compressed(tmp_path / "box_with_door.npz", inside=inside, claims=np.where(inside, 0, -1), claimed=2,
+                        truth=truth, parts=2, turns=np.zeros((3, int(inside.sum())), np.float32))
+    pipe = _pipeline(None)
+    spacing = regions.spacing_cells(float(pipe._setting("basin_spacing", 0.125)), 64)
+    face_cuts = bool(pipe._setting("face_cuts", False))
+    turns = np.zeros((3,) + inside.shape)
+    cell_regions, merges = probe.merge_path(inside, pipe.region_merger.probability, spacing, face_cuts,
+                                            AnchoredPolicy.min_part_cells, turns)
+    starting = int(cell_regions.max()) + 1
+    assert starting > 2 and len(merges) == starting - 1  # one solid: merged down to one region
+    steps = probe.path_scores(cell_regions, merges, truth, 2)
+    assert [s["n_pred"] for s in steps] == list(range(starting, 0, -1))
+    assert steps[0]["part_iou"] == pytest.approx(probe.cell_scores(cell_regions, truth, 2)["part_iou"])
+    # two regions left on the path = the loop's merge asked to stop at two parts (same greedy order)
+    two = regions.merged_regions(inside, pipe.region_merger.probability, spacing, face_cuts, -1.0, None, 0,
+                                 floor=2, threshold_below_floor=2.0, turns=turns)
+    assert steps[-2]["part_iou"] == pytest.approx(probe.cell_scores(two[inside], truth, 2)["part_iou"])
+
+    rows = {}
+    for line in probe.stops(tmp_path, None, [0.6, 1.0], None).splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) == 5 and cells[0] not in ("stop", "---"):
+            rows[cells[0]] = [float(value) for value in cells[1:]]
+    assert set(rows) == {"threshold 0.6", "threshold 1", "true part count", "best part IoU (oracle)", "best F1 (oracle)"}
+    assert rows["true part count"][2] == 0.0 and rows["true part count"][3] == 1.0
+    assert rows["true part count"][0] == pytest.approx(steps[-2]["part_iou"], abs=1e-3)
+    assert rows["threshold 1"][0] == pytest.approx(steps[0]["part_iou"], abs=1e-3)  # no pair scores above 1
+    for name in ("threshold 0.6", "threshold 1", "true part count"):
+        assert rows[name][0] <= rows["best part IoU (oracle)"][0] + 1e-9
+        assert rows[name][1] <= rows["best F1 (oracle)"][1] + 1e-9

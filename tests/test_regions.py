@@ -13,7 +13,7 @@ from scipy import ndimage
 import torch
 import trimesh
 
-from autopartgen.errors import CheckpointError
+from autopartgen.errors import CheckpointError, ConfigError
 from autopartgen.geometry import partition, regions
 from autopartgen.models.region_merger import RegionMerger
 from autopartgen.pipeline import AutoPartGen, GenerationOptions
@@ -650,3 +650,44 @@ def test_an_input_is_cut_into_max_input_parts_while_the_dit_proposes_max_parts(p
     assert counts[(None, None)][0] == 1
     assert 2 <= counts[(6, None)][0] <= 6 and counts[(6, None)][1] == counts[(None, None)][1]
     assert counts[(6, 2)][0] == 2
+
+
+def test_surface_sharpness_is_the_length_weighted_mean_dihedral_angle():
+    cube = trimesh.creation.box(extents=(1.0, 1.0, 1.0))  # 12 edges at 90 degrees, 6 face diagonals flat
+    expected = 12 * (np.pi / 2) / (12 + 6 * np.sqrt(2))
+    assert regions.surface_sharpness(cube.vertices, cube.faces) == pytest.approx(expected, rel=1e-6)
+    big = cube.copy().apply_scale(7.0)
+    assert regions.surface_sharpness(big.vertices, big.faces) == pytest.approx(expected, rel=1e-6)  # scale-free
+    sphere = trimesh.creation.icosphere(subdivisions=4)
+    assert regions.surface_sharpness(sphere.vertices, sphere.faces) < 0.1 < expected  # smooth reads low
+    assert regions.surface_sharpness(np.zeros((3, 3)), np.array([[0, 1, 2]])) == 0.0  # no shared edge
+
+
+def test_a_sharp_input_merges_above_its_own_threshold_into_up_to_its_own_part_count(pipe, monkeypatch):  # noqa: F811
+    """A merger scoring every pair 0.75 joins the dumbbell's basins into the one part the DiT claims
+    (above the 0.6 threshold). Marked sharp (its boxes' edges turn well above 0.05 rad on average), the
+    input merges only above 0.9: no pair qualifies and the cap of 6 parts decides; --max-parts caps it."""
+    monkeypatch.setattr(pipe, "sample_part", lambda *a, **k: torch.zeros(pipe.dit.num_latents, pipe.dit.in_channels))
+    monkeypatch.setattr(pipe, "region_merger", constant_merger(float(np.log(3.0))))  # probability 0.75
+    monkeypatch.setitem(pipe.config.pipeline, "max_parts", 1)
+    monkeypatch.setitem(pipe.config.pipeline, "merge_threshold", 0.6)
+    monkeypatch.setitem(pipe.config.pipeline, "merge_threshold_below_claims", 0.8)
+    mesh = dumbbell_mesh()
+    assert regions.surface_sharpness(mesh.vertices, mesh.faces) > 0.05
+
+    def count(turn, max_parts=None):
+        if turn is not None:
+            monkeypatch.setitem(pipe.config.pipeline, "sharp_input_turn", turn)
+            monkeypatch.setitem(pipe.config.pipeline, "sharp_merge_threshold", 0.9)
+            monkeypatch.setitem(pipe.config.pipeline, "sharp_max_input_parts", 6)
+        result = pipe.generate(mesh=mesh, options=GenerationOptions(progress=False, max_parts=max_parts))
+        assert sum(part.mesh.volume for part in result.parts) == pytest.approx(mesh.volume, rel=1e-3)
+        return len(result.parts)
+
+    assert count(None) == 1
+    assert count(10.0) == 1  # smoother than the bar: merged as any input
+    assert count(0.05) == 6
+    assert count(0.05, max_parts=2) == 2
+    monkeypatch.setitem(pipe.config.pipeline, "sharp_merge_threshold", 1.5)
+    with pytest.raises(ConfigError, match="sharp_merge_threshold"):
+        pipe.generate(mesh=mesh, options=GenerationOptions(progress=False))
