@@ -97,38 +97,60 @@ def true_grouping(regions: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return counts.argmax(1)[regions]
 
 
-def score(states: Path, weights: str | None, thresholds: list[float], max_parts: int | None) -> str:
+def merge_settings(weights: str | None, max_parts: int | None) -> tuple:
+    """The model of ``weights`` (default: the shipped one) and how its loop merges: (pipeline, basin
+    spacing in cells, face cuts, the part limit: ``max_parts`` or the config's)."""
     from autopartgen.eval.ours import _pipeline
     from autopartgen.geometry import regions
     from autopartgen.options import GenerationOptions
-    from autopartgen.part_loop import AnchoredPolicy, max_input_parts_setting
+    from autopartgen.part_loop import max_input_parts_setting
 
     pipe = _pipeline(weights)
     if pipe.region_merger is None:
         raise SystemExit(f"{weights or 'the shipped model'} has no region merger; pass a model folder with one")
-    grid = GenerationOptions().anchor_grid
-    spacing = regions.spacing_cells(float(pipe._setting("basin_spacing", 0.125)), grid)
-    face_cuts = bool(pipe._setting("face_cuts", False))
-    below_claims = float(pipe._setting("merge_threshold_below_claims", 0.8))
-    crease_turn = pipe._setting("crease_turn", None)
-    crease = None if crease_turn is None else (float(crease_turn), float(pipe._setting("crease_factor", 0.5)))
-    limit = max_parts or max_input_parts_setting(pipe)
+    spacing = regions.spacing_cells(float(pipe._setting("basin_spacing", 0.125)), GenerationOptions().anchor_grid)
+    return pipe, spacing, bool(pipe._setting("face_cuts", False)), max_parts or max_input_parts_setting(pipe)
+
+
+def state_files(states: Path) -> list[Path]:
     files = sorted(states.glob("*.npz"))
     if not files:
         raise SystemExit(f"{states} holds no saved states; run `python bench/merge_probe.py dump` first")
+    return files
+
+
+def read_state(file: Path, merger) -> tuple[dict, np.ndarray, np.ndarray, int, np.ndarray | None]:
+    """A saved state: (its arrays, (n, n, n) inside, (N,) ground-truth part per inside cell, part count,
+    (3, n, n, n) surface turns or None for states saved before the crease rule, refused when ``merger``
+    reads the crease features)."""
+    from autopartgen.geometry import regions
+
+    state = dict(np.load(file))
+    inside, truth, parts = state["inside"], state["truth"].astype(np.int64), int(state["parts"])
+    turns = None
+    if "turns" in state:
+        turns = np.zeros((3,) + inside.shape)
+        turns[:, inside] = state["turns"]
+    elif merger.num_features > regions.NUM_FEATURES:
+        raise SystemExit(f"{file} holds no surface turns, which this merger reads (crease features); "
+                         "dump the states again with this version of the probe")
+    return state, inside, truth, parts, turns
+
+
+def score(states: Path, weights: str | None, thresholds: list[float], max_parts: int | None) -> str:
+    from autopartgen.geometry import regions
+    from autopartgen.part_loop import AnchoredPolicy
+
+    pipe, spacing, face_cuts, limit = merge_settings(weights, max_parts)
+    below_claims = float(pipe._setting("merge_threshold_below_claims", 0.8))
+    crease_turn = pipe._setting("crease_turn", None)
+    crease = None if crease_turn is None else (float(crease_turn), float(pipe._setting("crease_factor", 0.5)))
+    files = state_files(states)
     columns = {threshold: [] for threshold in thresholds}
     columns["true grouping"] = []
     for file in files:
-        state = dict(np.load(file))
-        inside, truth, parts = state["inside"], state["truth"].astype(np.int64), int(state["parts"])
+        state, inside, truth, parts, turns = read_state(file, pipe.region_merger)
         start = regions.initial_regions(inside, spacing, face_cuts, AnchoredPolicy.min_part_cells)
-        turns = None
-        if "turns" in state:  # states saved before the crease rule have none: replayed without it
-            turns = np.zeros((3,) + inside.shape)
-            turns[:, inside] = state["turns"]
-        elif pipe.region_merger.num_features > regions.NUM_FEATURES:
-            raise SystemExit(f"{file} holds no surface turns, which this merger reads (crease features); "
-                             "dump the states again with this version of the probe")
         for threshold in thresholds:  # each merge starts from the same over-segmentation
             predicted = regions.merged_regions(inside, pipe.region_merger.probability, spacing, face_cuts, threshold,
                                                limit, AnchoredPolicy.min_part_cells, floor=int(state["claimed"]),
@@ -187,31 +209,17 @@ def path_scores(cell_regions: np.ndarray, merges: list, truth: np.ndarray, parts
 
 
 def stops(states: Path, weights: str | None, thresholds: list[float], max_parts: int | None) -> str:
-    from autopartgen.eval.ours import _pipeline
-    from autopartgen.geometry import regions
-    from autopartgen.options import GenerationOptions
-    from autopartgen.part_loop import AnchoredPolicy, max_input_parts_setting
+    from autopartgen.part_loop import AnchoredPolicy
 
-    pipe = _pipeline(weights)
-    if pipe.region_merger is None:
-        raise SystemExit(f"{weights or 'the shipped model'} has no region merger; pass a model folder with one")
-    spacing = regions.spacing_cells(float(pipe._setting("basin_spacing", 0.125)), GenerationOptions().anchor_grid)
-    limit = max_parts or max_input_parts_setting(pipe)
-    files = sorted(states.glob("*.npz"))
-    if not files:
-        raise SystemExit(f"{states} holds no saved states; run `python bench/merge_probe.py dump` first")
+    pipe, spacing, face_cuts, limit = merge_settings(weights, max_parts)
+    files = state_files(states)
     rules = [f"threshold {t:g}" for t in thresholds] + ["true part count", "best part IoU (oracle)",
                                                          "best F1 (oracle)"]
     chosen: dict = {rule: [] for rule in rules}
     for file in files:
-        state = dict(np.load(file))
-        inside, truth, parts = state["inside"], state["truth"].astype(np.int64), int(state["parts"])
-        turns = None
-        if "turns" in state:
-            turns = np.zeros((3,) + inside.shape)
-            turns[:, inside] = state["turns"]
-        cell_regions, merges = merge_path(inside, pipe.region_merger.probability, spacing,
-                                          bool(pipe._setting("face_cuts", False)), AnchoredPolicy.min_part_cells, turns)
+        _, inside, truth, parts, turns = read_state(file, pipe.region_merger)
+        cell_regions, merges = merge_path(inside, pipe.region_merger.probability, spacing, face_cuts,
+                                          AnchoredPolicy.min_part_cells, turns)
         steps = path_scores(cell_regions, merges, truth, parts)
         counts = np.array([s["n_pred"] for s in steps])  # regions before each merge, then after the last
         pair_scores = np.array([p for _, _, p in merges] + [-np.inf])

@@ -167,6 +167,19 @@ def touching_pairs(segments: np.ndarray, depth: np.ndarray, sides: np.ndarray | 
     return np.stack([unique // count, unique % count], 1), contacts, neck, crossing, field_sums
 
 
+def edge_turns(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The edges of a mesh shared by two faces (welded first, so seams of duplicated vertices count):
+    (E, 3) midpoints, (E,) lengths, (E,) dihedral angles in radians and (E,) bool convex."""
+    import trimesh
+
+    mesh = trimesh.Trimesh(vertices, faces, process=True)
+    if len(mesh.face_adjacency) == 0:
+        return np.zeros((0, 3)), np.zeros(0), np.zeros(0), np.zeros(0, bool)
+    edges = mesh.vertices[mesh.face_adjacency_edges]
+    return (edges.mean(axis=1), np.linalg.norm(edges[:, 0] - edges[:, 1], axis=1),
+            np.asarray(mesh.face_adjacency_angles, float), np.asarray(mesh.face_adjacency_convex, bool))
+
+
 def surface_turns(vertices: np.ndarray, faces: np.ndarray, inside: np.ndarray, sigma: float = 1.0) -> np.ndarray:
     """How the input surface bends near each cell of its solid: (3, n, n, n) float, per inside cell the
     summed concave turn (dihedral angle in radians x edge length, [-1, 1] units) of the mesh edges, their
@@ -176,17 +189,11 @@ def surface_turns(vertices: np.ndarray, faces: np.ndarray, inside: np.ndarray, s
     Two parts fused into one surface still meet in a concave crease (a leg under a seat, a link at its
     joint), while a cut through the middle of a part crosses smooth surface; the crease lies on the input
     at its own resolution, finer than the anchor grid (``vertices`` in the [-1, 1] frame of ``inside``)."""
-    import trimesh
-
-    mesh = trimesh.Trimesh(vertices, faces, process=True)  # welded: edges shared by two faces have an angle
     grid = np.zeros((3,) + inside.shape)
-    if len(mesh.face_adjacency) == 0 or not inside.any():
+    midpoints, length, angle, convex = edge_turns(vertices, faces)
+    if len(length) == 0 or not inside.any():
         return grid
-    edges = mesh.vertices[mesh.face_adjacency_edges]
-    length = np.linalg.norm(edges[:, 0] - edges[:, 1], axis=1)
-    angle = mesh.face_adjacency_angles
-    convex = mesh.face_adjacency_convex
-    cells = partition.nearest_inside_cells(edges.mean(axis=1), inside)
+    cells = partition.nearest_inside_cells(midpoints, inside)
     flat = np.ravel_multi_index(tuple(cells.T), inside.shape)
     for k, weight in enumerate((np.where(convex, 0.0, angle) * length, np.where(convex, angle, 0.0) * length, length)):
         summed = np.bincount(flat, weight, minlength=inside.size).reshape(inside.shape)
@@ -198,14 +205,8 @@ def surface_sharpness(vertices: np.ndarray, faces: np.ndarray) -> float:
     """Mean turn of a mesh's surface: the dihedral angle (radians) of its edges averaged over their length
     (welded; concave and convex alike). Smooth and bevelled surfaces, as the procedural corpus is fused, read
     0.1-0.3; detailed real assets (robots' links with their chamfers, bolts and seams) read 0.3-1.0."""
-    import trimesh
-
-    mesh = trimesh.Trimesh(vertices, faces, process=True)
-    if len(mesh.face_adjacency) == 0:
-        return 0.0
-    edges = mesh.vertices[mesh.face_adjacency_edges]
-    length = np.linalg.norm(edges[:, 0] - edges[:, 1], axis=1)
-    return float((mesh.face_adjacency_angles * length).sum() / max(length.sum(), 1e-12))
+    _, length, angle, _ = edge_turns(vertices, faces)
+    return float((angle * length).sum() / length.sum()) if len(length) else 0.0
 
 
 def _sphere_points(count: int) -> np.ndarray:
