@@ -640,7 +640,8 @@ class AnchoredPolicy(GeneratedPolicy):
                                         floor=len(state.parts),
                                         threshold_below_floor=threshold_below_claims, crease=self.crease,
                                         turns=(regions.surface_turns(self.vertices, self.faces, self.inside)
-                                               if self.reads_turns else None))[self.inside]
+                                               if self.reads_turns else None),
+                                        context=self.reads_context)[self.inside]
         claims = labels[self.inside]
         count = int(merged.max()) + 1
         overlap = np.zeros((count, len(state.parts)), np.int64)
@@ -665,6 +666,12 @@ class AnchoredPolicy(GeneratedPolicy):
         """Whether the merge reads the input surface's turns: for the crease rule or a merger trained with
         the crease features."""
         return self.crease is not None or getattr(self.pipe.region_merger, "num_features", 0) > regions.NUM_FEATURES
+
+    @property
+    def reads_context(self) -> bool:
+        """Whether the merger was trained with the object features (``regions.OBJECT_FEATURE_NAMES``, after
+        the shape and crease features)."""
+        return bool(getattr(self.pipe.region_merger, "reads_object_features", False))
 
     def input_pieces(self) -> tuple[np.ndarray, np.ndarray]:
         """The input's (F, 3) welded faces and (F,) separate-piece label of each triangle, computed once

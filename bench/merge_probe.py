@@ -3,6 +3,7 @@
     python bench/merge_probe.py dump --data DATA --out STATES [--weights DIR] [--shard 0/2]
     python bench/merge_probe.py score STATES [--weights DIR] [--thresholds 0.6,0.9] [--max-parts 16]
     python bench/merge_probe.py stops STATES [--weights DIR] [--thresholds 0.5,0.6,0.7] [--max-parts 16]
+    python bench/merge_probe.py errors STATES [--weights DIR] [--threshold 0.6] [--max-parts 16]
 
 ``dump`` runs the anchored pipeline on each object's fused whole (as ``autopartgen eval`` feeds it, seed 0)
 and saves, at the moment it merges regions, the input's solid on the anchor grid, the parts the DiT
@@ -28,6 +29,12 @@ once at most ``--max-parts`` regions remain), at the ground-truth part count (th
 it: the best a perfect part-count predictor could do with this merger), and at the count with the best
 part IoU, then the best F1, of each object (oracles: the most any stopping rule can reach on this path).
 Small regions are not joined after the stop, so the threshold rows differ a little from ``score``'s.
+
+``errors`` asks which of the merger's errors cost the most. It replays the merge as ``score`` does at one
+threshold, then again with a ground-truth referee (``regions.merge_regions(referee=...)``): once refusing
+every wrong merge (a pair whose regions' plurality parts differ scores 0), once making every missed merge
+(a pair of one plurality part scores 1), the merger's scores elsewhere; beside them the true grouping. The
+gap between the shipped row and each referee row is what that kind of error costs.
 """
 
 from __future__ import annotations
@@ -155,7 +162,8 @@ def score(states: Path, weights: str | None, thresholds: list[float], max_parts:
             predicted = regions.merged_regions(inside, pipe.region_merger.probability, spacing, face_cuts, threshold,
                                                limit, AnchoredPolicy.min_part_cells, floor=int(state["claimed"]),
                                                threshold_below_floor=max(threshold, below_claims), start=start,
-                                               turns=turns, crease=crease)
+                                               turns=turns, crease=crease,
+                                               context=pipe.region_merger.reads_object_features)
             columns[threshold].append(cell_scores(predicted[inside], truth, parts))
         grouped = np.unique(true_grouping(start[0][inside], truth), return_inverse=True)[1].reshape(-1)
         columns["true grouping"].append(cell_scores(grouped, truth, parts))
@@ -169,7 +177,7 @@ def score(states: Path, weights: str | None, thresholds: list[float], max_parts:
 
 
 def merge_path(inside: np.ndarray, score, spacing: int, face_cuts: bool, min_cells: int,
-               turns: np.ndarray | None = None) -> tuple[np.ndarray, list]:
+               turns: np.ndarray | None = None, context: bool = False) -> tuple[np.ndarray, list]:
     """The greedy merge of ``inside``'s starting regions (``regions.initial_regions``) down to one region
     per separate piece of the solid, every pair merged as the loop would take it (``regions.merge_regions``
     with no threshold). Returns the
@@ -178,7 +186,7 @@ def merge_path(inside: np.ndarray, score, spacing: int, face_cuts: bool, min_cel
     from autopartgen.geometry import regions
 
     start = regions.initial_regions(inside, spacing, face_cuts, min_cells)
-    graph = regions.RegionGraph.from_segments(*start, turns)
+    graph = regions.RegionGraph.from_segments(*start, turns, context)
     merges: list = []
     regions.merge_regions(graph, score, threshold=-1.0, on_merge=lambda a, b, p: merges.append((a, b, p)))
     return start[0][inside], merges
@@ -219,7 +227,8 @@ def stops(states: Path, weights: str | None, thresholds: list[float], max_parts:
     for file in files:
         _, inside, truth, parts, turns = read_state(file, pipe.region_merger)
         cell_regions, merges = merge_path(inside, pipe.region_merger.probability, spacing, face_cuts,
-                                          AnchoredPolicy.min_part_cells, turns)
+                                          AnchoredPolicy.min_part_cells, turns,
+                                          pipe.region_merger.reads_object_features)
         steps = path_scores(cell_regions, merges, truth, parts)
         counts = np.array([s["n_pred"] for s in steps])  # regions before each merge, then after the last
         pair_scores = np.array([p for _, _, p in merges] + [-np.inf])
@@ -235,6 +244,69 @@ def stops(states: Path, weights: str | None, thresholds: list[float], max_parts:
         iou, f1, error, exact = np.mean([(s["part_iou"], s["f1"], s["n_pred"] - s["n_gt"], s["n_pred"] == s["n_gt"])
                                          for s in scores], 0)
         lines.append(f"| {rule} | {iou:.3f} | {f1:.3f} | {error:+.2f} | {exact:.3f} |")
+    return "\n".join(lines)
+
+
+def plurality_referee(truth: np.ndarray, refuse_wrong: bool, make_missed: bool):
+    """A ``regions.merge_regions`` referee that knows the ground truth (``truth``: (n, n, n) int part per
+    cell): a pair whose regions' plurality parts differ scores 0 with ``refuse_wrong``, one whose parts
+    agree scores 1 with ``make_missed``; other scores stay the merger's."""
+    def plurality(graph, region: int) -> int:
+        return int(np.bincount(truth[tuple(graph.members[region].T)]).argmax())
+
+    def referee(graph, pairs: list, probabilities: np.ndarray) -> np.ndarray:
+        probabilities = probabilities.copy()
+        for index, (a, b) in enumerate(pairs):
+            same = plurality(graph, a) == plurality(graph, b)
+            if same and make_missed:
+                probabilities[index] = 1.0
+            elif not same and refuse_wrong:
+                probabilities[index] = 0.0
+        return probabilities
+    return referee
+
+
+def refereed_merges(inside: np.ndarray, truth: np.ndarray, score, spacing: int, face_cuts: bool, threshold: float,
+                    limit: int, floor: int, below_floor: float, turns: np.ndarray | None = None,
+                    context: bool = False) -> dict:
+    """(N,) merged region per inside cell for the merge as the loop makes it ("shipped"), with wrong merges
+    refused ("no wrong merges"), with missed merges made ("no missed merges"), and the true grouping of
+    the starting regions; ``truth`` (N,) ground-truth part per inside cell."""
+    from autopartgen.geometry import regions
+    from autopartgen.part_loop import AnchoredPolicy
+
+    start = regions.initial_regions(inside, spacing, face_cuts, AnchoredPolicy.min_part_cells)
+    truth_grid = np.zeros(inside.shape, np.int64)
+    truth_grid[inside] = truth
+    results = {}
+    for name, refuse_wrong, make_missed in (("shipped", False, False), ("no wrong merges", True, False),
+                                            ("no missed merges", False, True)):
+        graph = regions.RegionGraph.from_segments(*start, turns, context)
+        referee = plurality_referee(truth_grid, refuse_wrong, make_missed) if refuse_wrong or make_missed else None
+        regions.merge_regions(graph, score, threshold, limit, AnchoredPolicy.min_part_cells, floor=floor,
+                              threshold_below_floor=max(threshold, below_floor), referee=referee)
+        results[name] = graph.label_grid(inside.shape)[inside]
+    results["true grouping"] = np.unique(true_grouping(start[0][inside], truth), return_inverse=True)[1].reshape(-1)
+    return results
+
+
+def errors(states: Path, weights: str | None, threshold: float, max_parts: int | None) -> str:
+    pipe, spacing, face_cuts, limit = merge_settings(weights, max_parts)
+    below_claims = float(pipe._setting("merge_threshold_below_claims", 0.8))
+    files = state_files(states)
+    rows: dict = {}
+    for file in files:
+        state, inside, truth, parts, turns = read_state(file, pipe.region_merger)
+        merged = refereed_merges(inside, truth, pipe.region_merger.probability, spacing, face_cuts, threshold, limit,
+                                 int(state["claimed"]), below_claims, turns, pipe.region_merger.reads_object_features)
+        for name, predicted in merged.items():
+            rows.setdefault(name, []).append(cell_scores(predicted, truth, parts))
+    lines = [f"{len(files)} objects of {states}, threshold {threshold:g}, part limit {limit}", "",
+             "| merge | part IoU | F1 | mean part-count error | exact counts |", "|---|---|---|---|---|"]
+    for name, scores in rows.items():
+        iou, f1, error, exact = np.mean([(s["part_iou"], s["f1"], s["n_pred"] - s["n_gt"], s["n_pred"] == s["n_gt"])
+                                         for s in scores], 0)
+        lines.append(f"| {name} | {iou:.3f} | {f1:.3f} | {error:+.2f} | {exact:.3f} |")
     return "\n".join(lines)
 
 
@@ -256,10 +328,17 @@ def main(argv: list[str] | None = None) -> int:
     stopping.add_argument("--weights", default=None)
     stopping.add_argument("--thresholds", default="0.5,0.6,0.7")
     stopping.add_argument("--max-parts", type=int, default=None)
+    refereeing = commands.add_parser("errors", help="what wrong and missed merges cost (a ground-truth referee)")
+    refereeing.add_argument("states", type=Path)
+    refereeing.add_argument("--weights", default=None)
+    refereeing.add_argument("--threshold", type=float, default=0.6)
+    refereeing.add_argument("--max-parts", type=int, default=None)
     args = parser.parse_args(argv)
     if args.command == "dump":
         index, count = (int(v) for v in args.shard.split("/"))
         dump(args.data, args.out, args.weights, (index, count))
+    elif args.command == "errors":
+        print(errors(args.states, args.weights, args.threshold, args.max_parts))
     elif args.command == "stops":
         print(stops(args.states, args.weights, [float(t) for t in args.thresholds.split(",")], args.max_parts))
     else:

@@ -68,8 +68,9 @@ def test_stops_follow_the_greedy_path_and_bound_every_threshold(tmp_path, bench_
     spacing = regions.spacing_cells(float(pipe._setting("basin_spacing", 0.125)), 64)
     face_cuts = bool(pipe._setting("face_cuts", False))
     turns = np.zeros((3,) + inside.shape)
+    context = pipe.region_merger.reads_object_features  # the shipped merger reads the object features
     cell_regions, merges = probe.merge_path(inside, pipe.region_merger.probability, spacing, face_cuts,
-                                            AnchoredPolicy.min_part_cells, turns)
+                                            AnchoredPolicy.min_part_cells, turns, context)
     starting = int(cell_regions.max()) + 1
     assert starting > 2 and len(merges) == starting - 1  # one solid: merged down to one region
     steps = probe.path_scores(cell_regions, merges, truth, 2)
@@ -77,7 +78,7 @@ def test_stops_follow_the_greedy_path_and_bound_every_threshold(tmp_path, bench_
     assert steps[0]["part_iou"] == pytest.approx(probe.cell_scores(cell_regions, truth, 2)["part_iou"])
     # two regions left on the path = the loop's merge asked to stop at two parts (same greedy order)
     two = regions.merged_regions(inside, pipe.region_merger.probability, spacing, face_cuts, -1.0, None, 0,
-                                 floor=2, threshold_below_floor=2.0, turns=turns)
+                                 floor=2, threshold_below_floor=2.0, turns=turns, context=context)
     assert steps[-2]["part_iou"] == pytest.approx(probe.cell_scores(two[inside], truth, 2)["part_iou"])
 
     rows = {}
@@ -92,3 +93,24 @@ def test_stops_follow_the_greedy_path_and_bound_every_threshold(tmp_path, bench_
     for name in ("threshold 0.6", "threshold 1", "true part count"):
         assert rows[name][0] <= rows["best part IoU (oracle)"][0] + 1e-9
         assert rows[name][1] <= rows["best F1 (oracle)"][1] + 1e-9
+
+
+def test_the_referee_rows_reach_the_true_grouping_from_either_extreme_merger(bench_script):
+    """On a box with a flush door: a merger that never merges, refereed to make every missed merge, and one
+    that always merges, refereed to refuse every wrong merge, both end at the true grouping of the starting
+    regions; unrefereed, the first keeps the starting regions and the second leaves one part."""
+    probe = bench_script("merge_probe")
+    inside, door = turned_box_with_door(0.0)
+    truth = door[inside].astype(np.int64)
+    spacing = regions.spacing_cells(0.125, 64)
+    start = regions.initial_regions(inside, spacing, True, AnchoredPolicy.min_part_cells)[0]
+    assert start.max() + 1 > 2
+    grouped = probe.cell_scores(probe.true_grouping(start[inside], truth), truth, 2)
+    never = probe.refereed_merges(inside, truth, lambda f: np.zeros(len(f)), spacing, True, 0.5, 1000, 0, 0.8)
+    always = probe.refereed_merges(inside, truth, lambda f: np.ones(len(f)), spacing, True, 0.5, 1000, 0, 0.8)
+    for merged, referee in ((never, "no missed merges"), (always, "no wrong merges")):
+        assert probe.cell_scores(merged[referee], truth, 2)["part_iou"] == pytest.approx(grouped["part_iou"])
+        assert probe.cell_scores(merged["true grouping"], truth, 2)["part_iou"] == pytest.approx(grouped["part_iou"])
+    assert len(np.unique(never["shipped"])) == start.max() + 1
+    assert len(np.unique(always["shipped"])) == 1
+    assert (never["no wrong merges"] == never["shipped"]).all()  # nothing to refuse when nothing merges

@@ -691,3 +691,85 @@ def test_a_sharp_input_merges_above_its_own_threshold_into_up_to_its_own_part_co
     monkeypatch.setitem(pipe.config.pipeline, "sharp_merge_threshold", 1.5)
     with pytest.raises(ConfigError, match="sharp_merge_threshold"):
         pipe.generate(mesh=mesh, options=GenerationOptions(progress=False))
+
+
+def test_object_features_of_a_cube_and_a_plate_count_their_layers():
+    """A 10-cell cube on a 32^3 grid: its outer layer (488 of 1,000 cells) lies 1 cell from the surface,
+    the next (296) 2 cells, so the median depth is 2; a plate 2 cells thick is all thin wall."""
+    cube = np.zeros((32, 32, 32), bool)
+    cube[5:15, 5:15, 5:15] = True
+    features = regions.object_features(regions.depth_field(cube), cube)
+    assert len(features) == len(regions.OBJECT_FEATURE_NAMES) == 3
+    assert features == pytest.approx([np.log(1000 / 32 ** 3), 488 / 1000, np.log(2.0)])
+    plate = np.zeros((32, 32, 32), bool)
+    plate[4:28, 4:28, 10:12] = True
+    features = regions.object_features(regions.depth_field(plate), plate)
+    assert features == pytest.approx([np.log(24 * 24 * 2 / 32 ** 3), 1.0, 0.0])
+    assert regions.object_features(regions.depth_field(cube & False), cube & False) == pytest.approx([0, 0, 0])
+
+
+def test_object_features_follow_the_crease_features_the_same_for_every_pair():
+    """With a context, each pair's row is its 21 shape and crease features, then the solid's object features;
+    a merger of 21 features scores the longer rows as their first columns; no context without turns."""
+    mesh, _, _ = post_on_plate()
+    inside = partition.input_volume(np.asarray(mesh.vertices), np.asarray(mesh.faces), 32)
+    depth = regions.depth_field(inside)
+    segments = regions.basin_segments(inside, depth, min_distance=3)
+    turns = regions.surface_turns(np.asarray(mesh.vertices), np.asarray(mesh.faces), inside)
+    creases = regions.RegionGraph.from_segments(segments, depth, turns=turns)
+    graph = regions.RegionGraph.from_segments(segments, depth, turns=turns, context=True)
+    assert graph.num_features == 24
+    expected = regions.object_features(depth, inside)
+    for pair in graph.contact:
+        row = graph.features(*pair)
+        assert np.allclose(row[:21], creases.features(*pair)) and np.allclose(row[21:], expected)
+    rows = np.random.default_rng(3).normal(size=(5, 24))
+    with_creases = RegionMerger(21, 8)
+    assert not with_creases.reads_object_features and RegionMerger(24, 8).reads_object_features
+    assert np.allclose(with_creases.probability(rows), with_creases.probability(rows[:, :21]))
+    with pytest.raises(ValueError, match="turns"):
+        regions.RegionGraph.from_segments(segments, depth, context=True)
+
+
+def test_the_anchored_loop_gives_a_context_merger_the_object_features(pipe, monkeypatch):  # noqa: F811
+    """A merger trained with the object features gets rows of 24 whose last three are the input solid's
+    object features (read off the loop's own anchor grid); a 21-feature merger gets rows of 21."""
+    seen = []
+
+    class Recording(RegionMerger):
+        def probability(self, features):
+            seen.append(np.array(features))
+            return np.zeros(len(features))
+
+    monkeypatch.setattr(pipe, "sample_part", lambda *a, **k: torch.zeros(pipe.dit.num_latents, pipe.dit.in_channels))
+    mesh = dumbbell_mesh()
+    for width in (21, 24):
+        seen.clear()
+        monkeypatch.setattr(pipe, "region_merger", Recording(width, 8))
+        result = pipe.generate(mesh=mesh, options=GenerationOptions(progress=False, max_parts=6))
+        rows = np.concatenate(seen)
+        assert rows.shape[1] == width and len(result.parts) >= 2
+        if width == 24:
+            inside = result.anchor_claims[0]
+            assert np.allclose(rows[:, 21:], regions.object_features(regions.depth_field(inside), inside))
+
+
+def test_train_region_merger_with_context_writes_the_object_features_of_each_solid(pipe, tmp_path):  # noqa: F811
+    """--context adds the cached solid's object features to each of its pairs and the model folder reads
+    them; without --creases it is refused in one line."""
+    from autopartgen.cli import main
+    from autopartgen.data.dataset import generate_and_write
+
+    generate_and_write(tmp_path / "data", 0, n_views=1, size=64, resolution=24)
+    pipe.save_pretrained(tmp_path / "base")
+    args = ["train", "region-merger", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run"),
+            "--weights", str(tmp_path / "base"), "--epochs", "2", "--width", "8", "--context"]
+    assert main(args) != 0  # no --creases
+    assert main(args + ["--creases"]) == 0
+    for pairs in (tmp_path / "run" / "pairs" / "round0").glob("*.npz"):
+        features = np.load(pairs)["features"]
+        inside = np.load(tmp_path / "run" / "solids" / pairs.name)["inside"]
+        assert features.shape[1] == 24
+        assert np.allclose(features[:, 21:], regions.object_features(regions.depth_field(inside), inside))
+    loaded = AutoPartGen.from_pretrained(tmp_path / "run" / "model", device="cpu")
+    assert loaded.region_merger.reads_object_features

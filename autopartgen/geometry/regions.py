@@ -19,6 +19,9 @@ geometry side of "over-segment, then merge":
   parts fused into one surface still meet in a concave crease (an arm at its shoulder, a leg under a
   seat) even where the solid does not narrow; the merge can refuse such pairs (``crease`` of
   :func:`merge_regions`, config ``crease_turn`` / ``crease_factor``).
+- what kind of solid the pair lies in (:func:`object_features`: how much of the grid it fills, how
+  much of it is thin wall or bar, how deep it is), the same for all its pairs: two thin bars meeting
+  are one part of a wire basket and two of a chair, which no feature of the pair alone tells apart.
 
 ``models/region_merger.py`` scores the vectors; :func:`merge_regions` merges the most likely pair until
 no pair is likely, asking for more confidence below the part count the model claimed. The features hold
@@ -62,6 +65,15 @@ CREASE_FEATURE_NAMES = (
     "crease_net",  # concave less convex turn over edge length (radians): RegionGraph.crease
     "crease_concave", "crease_convex",  # log mean concave / convex turn (radians) of the edges there
 )
+# With the object's context (a merger trained with ``--context``, which needs the crease features), three more,
+# the same for every pair of a solid, after the crease features: what kind of object the pair lies in, so the
+# merger can learn that two thin bars meeting are one part of a wire basket but two of a chair (object_features).
+OBJECT_FEATURE_NAMES = (
+    "log_solid_share",  # log of the solid's share of the anchor grid's cells
+    "thin_share",  # share of the solid's cells at most THIN_DEPTH cells from its surface
+    "log_median_depth",  # log of the median cell's distance to the surface (cells)
+)
+THIN_DEPTH = 1.5  # cells of the anchor grid: a wall or bar at most three cells thick
 _CORNERS = np.array([[i, j, k] for i in (-0.5, 0.5) for j in (-0.5, 0.5) for k in (-0.5, 0.5)])
 _HULL_CELLS = 1500  # shape statistics read at most this many cells (evenly strided) of a region
 _PLANE_NORMALS = 600  # normal bins for face planes: points of a Fibonacci sphere, about 8 degrees apart
@@ -76,6 +88,18 @@ def depth_field(inside: np.ndarray) -> np.ndarray:
     """(n, n, n) float: each inside cell's Euclidean distance (cells) to the nearest outside cell. The
     padding makes the grid border count as outside, so a solid touching it still has a surface there."""
     return ndimage.distance_transform_edt(np.pad(inside, 1))[1:-1, 1:-1, 1:-1]
+
+
+def object_features(depth: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """(len(OBJECT_FEATURE_NAMES),) what kind of solid ``inside`` is ((n, n, n) bool; ``depth``: its
+    :func:`depth_field`): how much of the grid it fills, how much of it is thin wall or bar, how deep it
+    is. The same for every pair of the solid; a merger reading them learns per kind of object where
+    parts meet (measured in the MODEL_CARD, session 24)."""
+    inside_depth = depth[inside]
+    if not len(inside_depth):
+        return np.zeros(len(OBJECT_FEATURE_NAMES))
+    return np.array([np.log(len(inside_depth) / inside.size), float(np.mean(inside_depth <= THIN_DEPTH)),
+                     float(np.log(np.median(inside_depth)))])
 
 
 def basin_segments(inside: np.ndarray, depth: np.ndarray, min_distance: int = 4) -> np.ndarray:
@@ -367,16 +391,21 @@ class RegionGraph:
     crossing: dict = field(default_factory=dict)  # (a, b) -> shared faces crossing a face plane
     turns: dict = field(default_factory=dict)  # (a, b) -> (3,) :func:`surface_turns` summed over the shared faces
     with_turns: bool = False  # made with an input mesh's turns: ``turns`` is kept and the crease features read
+    context: np.ndarray | None = None  # :func:`object_features` of the solid, appended to every pair's features
     total: float = 0.0  # cells of the whole solid (merging keeps it)
     alive: set = field(default_factory=set)
     _shapes: dict = field(default_factory=dict)
 
     @classmethod
     def from_segments(cls, segments: np.ndarray, depth: np.ndarray, sides: np.ndarray | None = None,
-                      turns: np.ndarray | None = None) -> "RegionGraph":
+                      turns: np.ndarray | None = None, context: bool = False) -> "RegionGraph":
         """``segments``: (n, n, n) int region per cell (-1 outside); ``depth``: :func:`depth_field`;
         ``sides``: :func:`plane_sides` of the solid's face planes, or None (no face planes); ``turns``:
-        :func:`surface_turns` of the input mesh, or None (no mesh: :meth:`crease` reads 0)."""
+        :func:`surface_turns` of the input mesh, or None (no mesh: :meth:`crease` reads 0); ``context``:
+        append the solid's :func:`object_features` to every pair's (they follow the crease features, so
+        ``turns`` are needed)."""
+        if context and turns is None:
+            raise ValueError("RegionGraph.from_segments: the object features follow the crease features; pass turns")
         count = int(segments.max()) + 1
         inside = segments >= 0
         cells, labels = np.argwhere(inside), segments[inside]
@@ -389,7 +418,7 @@ class RegionGraph:
                    contact=dict(zip(keys, contacts.tolist())), neck=dict(zip(keys, necks.tolist())),
                    crossing=dict(zip(keys, crossings.tolist())),
                    turns=dict(zip(keys, turn_sums)) if turns is not None else {}, with_turns=turns is not None,
-                   alive=set(range(count)))
+                   context=object_features(depth, inside) if context else None, alive=set(range(count)))
 
     def neighbours(self, region: int) -> list[int]:
         return [b if a == region else a for a, b in self.contact if region in (a, b)]
@@ -420,12 +449,14 @@ class RegionGraph:
 
     @property
     def num_features(self) -> int:
-        """Length of :meth:`features`: NUM_FEATURES, plus the crease features with an input mesh's turns."""
-        return NUM_FEATURES + (len(CREASE_FEATURE_NAMES) if self.with_turns else 0)
+        """Length of :meth:`features`: NUM_FEATURES, plus the crease features with an input mesh's turns,
+        plus the object features with a context."""
+        return (NUM_FEATURES + (len(CREASE_FEATURE_NAMES) if self.with_turns else 0)
+                + (0 if self.context is None else len(self.context)))
 
     def features(self, a: int, b: int) -> np.ndarray:
         """(:attr:`num_features`,) description of the touching pair (see FEATURE_NAMES, then
-        CREASE_FEATURE_NAMES with turns), symmetric in a, b."""
+        CREASE_FEATURE_NAMES with turns, then OBJECT_FEATURE_NAMES with a context), symmetric in a, b."""
         small, large = (a, b) if self.size[a] <= self.size[b] else (b, a)
         key = (min(a, b), max(a, b))
         total = self.total
@@ -446,6 +477,7 @@ class RegionGraph:
             elong_s, elong_l, elong_u,
             self.crossing[key] / contact,
             *(self.crease_features(a, b) if self.with_turns else ()),
+            *(() if self.context is None else self.context),
         ])
 
     def _mean_turns(self, a: int, b: int) -> tuple[float, float]:
@@ -481,7 +513,7 @@ class RegionGraph:
 
 def merge_regions(graph: RegionGraph, score, threshold: float = 0.5, max_regions: int | None = None,
                   min_cells: int = 0, floor: int = 0, threshold_below_floor: float | None = None,
-                  crease: tuple[float, float] | None = None, on_merge=None) -> RegionGraph:
+                  crease: tuple[float, float] | None = None, on_merge=None, referee=None) -> RegionGraph:
     """Greedily join the touching pair with the highest ``score`` (a function (P, F) features ->
     (P,) probabilities that a pair is one part) while it exceeds ``threshold`` (``threshold_below_floor``
     once ``floor`` regions or fewer remain: a merge below the part count the model claimed needs more
@@ -489,11 +521,13 @@ def merge_regions(graph: RegionGraph, score, threshold: float = 0.5, max_regions
     ``min_cells`` cells (a small region joins its likeliest neighbour). ``crease``: ``(turn, factor)``:
     a pair whose interface runs along a concave crease of the input surface (:meth:`RegionGraph.crease`,
     its net concave turn, above ``turn`` radians) has its score multiplied by ``factor``. ``on_merge(a, b, score)``,
-    if given, is called before each merge (``bench/merge_probe.py`` follows the merge path with it). Scores of
-    pairs untouched by a merge are reused. Modifies and returns ``graph``."""
+    if given, is called before each merge (``bench/merge_probe.py`` follows the merge path with it).
+    ``referee(graph, pairs, probabilities) -> probabilities``, if given, may overrule the scores of pairs
+    as they appear (``bench/merge_probe.py errors`` refuses wrong merges or makes missed ones with it). Scores
+    of pairs untouched by a merge are reused. Modifies and returns ``graph``."""
     scores: dict = {}
     while graph.contact:
-        new, _ = _score_new_pairs(graph, scores, score)
+        new, _ = _score_new_pairs(graph, scores, score, referee)
         if crease is not None:
             for pair in new:
                 if graph.crease(*pair) > crease[0]:
@@ -531,27 +565,32 @@ def initial_regions(inside: np.ndarray, spacing: int, face_cuts: bool, min_cells
 def merged_regions(inside: np.ndarray, score, spacing: int, face_cuts: bool, threshold: float,
                    max_regions: int | None, min_cells: int, floor: int = 0,
                    threshold_below_floor: float | None = None, start: tuple | None = None,
-                   turns: np.ndarray | None = None, crease: tuple[float, float] | None = None) -> np.ndarray:
+                   turns: np.ndarray | None = None, crease: tuple[float, float] | None = None,
+                   context: bool = False) -> np.ndarray:
     """The anchored loop's regions of a solid, from cells to parts: :func:`initial_regions`, then
     :func:`merge_regions` with the other arguments. ``start``: :func:`initial_regions` of the same
     arguments when the caller already has it (merging several ways from one over-segmentation; it is
     not modified). ``turns``: :func:`surface_turns` of the input mesh, read with ``crease`` (see
-    :func:`merge_regions`; None: creases play no part). Returns the (n, n, n) int32 grid of merged
-    regions, 0..K-1 by decreasing size, -1 outside."""
+    :func:`merge_regions`; None: creases play no part). ``context``: the pairs' features end with the
+    solid's :func:`object_features` (for a merger trained with them; needs ``turns``). Returns the
+    (n, n, n) int32 grid of merged regions, 0..K-1 by decreasing size, -1 outside."""
     segments, depth, sides = start or initial_regions(inside, spacing, face_cuts, min_cells)
-    graph = RegionGraph.from_segments(segments, depth, sides, turns)
+    graph = RegionGraph.from_segments(segments, depth, sides, turns, context)
     merge_regions(graph, score, threshold, max_regions, min_cells, floor=floor,
                   threshold_below_floor=threshold_below_floor, crease=crease if turns is not None else None)
     return graph.label_grid(inside.shape)
 
 
-def _score_new_pairs(graph: RegionGraph, scores: dict, score) -> tuple[list, np.ndarray]:
-    """Score the touching pairs not in ``scores`` (new since the last merge) into it; returns them and
-    their (P, graph.num_features) features."""
+def _score_new_pairs(graph: RegionGraph, scores: dict, score, referee=None) -> tuple[list, np.ndarray]:
+    """Score the touching pairs not in ``scores`` (new since the last merge) into it (overruled by
+    ``referee``, see :func:`merge_regions`); returns them and their (P, graph.num_features) features."""
     new = [pair for pair in graph.contact if pair not in scores]
     features = np.stack([graph.features(*pair) for pair in new]) if new else np.zeros((0, graph.num_features))
     if new:
-        scores.update(zip(new, np.asarray(score(features), float)))
+        probabilities = np.asarray(score(features), float)
+        if referee is not None:
+            probabilities = np.asarray(referee(graph, new, probabilities), float)
+        scores.update(zip(new, probabilities))
     return new, features
 
 

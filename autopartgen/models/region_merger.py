@@ -8,7 +8,7 @@ into basins and merges the likeliest pairs with it (``geometry/regions.merge_reg
 Features are standardised inside the model (``feature_mean`` / ``feature_std`` buffers, set from the
 training set), so callers pass raw features. A merger trained on the shape features alone
 (``NUM_FEATURES``) reads the first columns of rows that also hold the crease features
-(``regions.CREASE_FEATURE_NAMES``), so one graph serves either kind.
+(``regions.CREASE_FEATURE_NAMES``, then ``regions.OBJECT_FEATURE_NAMES``), so one graph serves every kind.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from autopartgen.geometry.regions import NUM_FEATURES
+from autopartgen.geometry.regions import CREASE_FEATURE_NAMES, NUM_FEATURES
 
 
 class RegionMerger(nn.Module):
@@ -29,6 +29,12 @@ class RegionMerger(nn.Module):
         self.register_buffer("feature_std", torch.ones(num_features))
         self.mlp = nn.Sequential(nn.Linear(num_features, width), nn.GELU(), nn.Linear(width, width), nn.GELU(),
                                  nn.Linear(width, 1))
+
+    @property
+    def reads_object_features(self) -> bool:
+        """Trained with the object features (``regions.OBJECT_FEATURE_NAMES``, after the shape and crease
+        features; ``train region-merger --context``): callers build its graphs with a context."""
+        return self.num_features > NUM_FEATURES + len(CREASE_FEATURE_NAMES)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """(P, num_features) raw pair features -> (P,) logits of "one part"."""

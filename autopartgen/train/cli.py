@@ -152,6 +152,8 @@ def add_cli(subparsers) -> None:
                         "worse: MODEL_CARD)")
     merger.add_argument("--creases", action="store_true", help="add the crease features (how the fused input "
                         "surface turns along each interface, regions.CREASE_FEATURE_NAMES) to the shape features")
+    merger.add_argument("--context", action="store_true", help="with --creases: add the object features (what "
+                        "kind of solid each pair lies in, regions.OBJECT_FEATURE_NAMES) after the crease features")
     merger.add_argument("--workers", type=int, default=1, help="processes collecting examples")
     merger.add_argument("--seed", type=int, default=0)
     merger.set_defaults(func=_run_region_merger)

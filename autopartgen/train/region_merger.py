@@ -10,8 +10,10 @@ solid's face planes too (``geometry/regions.over_segment``); fit the MLP (``mode
 (``geometry/regions.merger_walk_pairs``) and refits on both rounds' examples, so the merger also sees the
 states its own mistakes lead to (measured worse on val and real-val: it learned to merge more;
 MODEL_CARD). ``--creases`` adds how the fused surface turns along each interface
-(``regions.CREASE_FEATURE_NAMES``); ``--members K`` fits K seeds and ships their mean (measured no better
-than one seed on val and worse on real-val-2: MODEL_CARD, session 22). No network runs here (the features
+(``regions.CREASE_FEATURE_NAMES``), and ``--context`` after them what kind of solid the pair lies in
+(``regions.OBJECT_FEATURE_NAMES``, the same for all pairs of an object; measured, not shipped: MODEL_CARD,
+session 24); ``--members K`` fits K seeds and ships their mean (measured no better than one seed on val
+and worse on real-val-2: MODEL_CARD, session 22). No network runs here (the features
 read only the solid and its surface), so this takes about a second per object (about two with face cuts).
 Writes a model folder: the input model plus ``region_merger.safetensors`` and its config entries.
 
@@ -68,9 +70,10 @@ def object_solid(object_dir: Path, grid: int, surface_samples: int, seed: int
 
 def solid_examples(inside: np.ndarray, truth: np.ndarray, spacing: int, seed: int,
                    merger: RegionMerger | None = None, face_cuts: bool = False,
-                   turns: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   turns: np.ndarray | None = None, context: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Pair features and labels of one solid (:func:`object_solid`): (P, F), (P,) 0/1, F the shape
-    features, plus the crease features when ``turns`` (the solid's surface turns) are given.
+    features, plus the crease features when ``turns`` (the solid's surface turns) are given, plus the
+    object features with ``context`` (needs ``turns``).
 
     ``spacing`` is the basins' ``min_distance`` in cells. Without ``merger`` the pairs come from random
     walks of true merges (``regions.oracle_pairs``, seeded) over the basins, and with ``face_cuts`` also
@@ -79,19 +82,21 @@ def solid_examples(inside: np.ndarray, truth: np.ndarray, spacing: int, seed: in
     walk the merger itself takes from the pipeline's regions (``regions.merger_walk_pairs``). A solid
     with a cell no part holds gives no examples."""
     if not inside.any() or (truth[inside] < 0).any():
-        return np.zeros((0, regions.NUM_FEATURES)), np.zeros(0)
+        width = (regions.NUM_FEATURES + (0 if turns is None else len(regions.CREASE_FEATURE_NAMES))
+                 + (len(regions.OBJECT_FEATURE_NAMES) if context else 0))
+        return np.zeros((0, width)), np.zeros(0)  # as wide as the other objects' rows: they are stacked
     depth = regions.depth_field(inside)
     if merger is not None:
         segments, sides = regions.over_segment(inside, depth, spacing, face_cuts)
-        return regions.merger_walk_pairs(regions.RegionGraph.from_segments(segments, depth, sides, turns), truth,
-                                         merger.probability)
+        return regions.merger_walk_pairs(regions.RegionGraph.from_segments(segments, depth, sides, turns, context),
+                                         truth, merger.probability)
     basins = regions.basin_segments(inside, depth, spacing)
-    walks = [regions.oracle_pairs(regions.RegionGraph.from_segments(basins, depth, None, turns), truth,
+    walks = [regions.oracle_pairs(regions.RegionGraph.from_segments(basins, depth, None, turns, context), truth,
                                   np.random.default_rng(seed))]
     if face_cuts:  # the same basins, cut (not computed again)
         segments, sides = regions.face_cut(inside, basins)
-        walks.append(regions.oracle_pairs(regions.RegionGraph.from_segments(segments, depth, sides, turns), truth,
-                                          np.random.default_rng(seed + 1)))
+        walks.append(regions.oracle_pairs(regions.RegionGraph.from_segments(segments, depth, sides, turns, context),
+                                          truth, np.random.default_rng(seed + 1)))
     return np.concatenate([features for features, _ in walks]), np.concatenate([labels for _, labels in walks])
 
 
@@ -184,7 +189,8 @@ def _collect_one(job) -> str:
         write_npz(Path(solid_cache), {"inside": inside, "truth": truth.astype(np.int16),
                                       "turns": turns[:, inside]})  # the inside cells' turns only: small
     features, labels = solid_examples(inside, truth, settings["spacing"], seed, _WORKER["merger"],
-                                      settings["face_cuts"], turns if creases else None)
+                                      settings["face_cuts"], turns if creases else None,
+                                      settings.get("context", False))
     if not len(labels):
         logger.warning("region pairs: %s: no part holds some cell of the input; skipped", Path(object_dir).name)
     write_npz(Path(pair_cache), {"features": features, "labels": labels})
@@ -267,8 +273,13 @@ def train_region_merger(args: argparse.Namespace) -> int:
                 "spacing": regions.spacing_cells(float(pipe._setting("basin_spacing", 0.125)), grid),
                 "surface_samples": min(int(pipe._setting("num_surface_samples", 200_000)), 200_000),
                 "face_cuts": bool(pipe._setting("face_cuts", False))}
+    if args.context and not args.creases:
+        raise InputFileError("train region-merger: --context needs --creases (the object features follow the "
+                             "crease features); add --creases")
     if args.creases:  # recorded only when on: folders cached without the option stay valid
         settings["creases"] = True
+    if args.context:
+        settings["context"] = True
     out = Path(args.out)
     check_example_settings(out, settings, args.seed)
     features, labels, merger = [], [], None
