@@ -238,13 +238,18 @@ def stops(states: Path, weights: str | None, thresholds: list[float], max_parts:
         chosen["true part count"].append(steps[int(np.argmin(np.abs(counts - parts)))])
         chosen["best part IoU (oracle)"].append(max(steps, key=lambda s: s["part_iou"]))
         chosen["best F1 (oracle)"].append(max(steps, key=lambda s: (s["f1"], s["part_iou"])))
-    lines = [f"{len(files)} objects of {states}, part limit {limit}", "",
-             "| stop | part IoU | F1 | mean part-count error | exact counts |", "|---|---|---|---|---|"]
-    for rule, scores in chosen.items():
+    return "\n".join([f"{len(files)} objects of {states}, part limit {limit}", ""] + mean_rows("stop", chosen))
+
+
+def mean_rows(first_column: str, rows: dict) -> list[str]:
+    """Markdown table lines: per row name, the mean part IoU, F1, part-count error and exact-count share of
+    its ``part_scores`` dicts (one per object)."""
+    lines = [f"| {first_column} | part IoU | F1 | mean part-count error | exact counts |", "|---|---|---|---|---|"]
+    for name, scores in rows.items():
         iou, f1, error, exact = np.mean([(s["part_iou"], s["f1"], s["n_pred"] - s["n_gt"], s["n_pred"] == s["n_gt"])
                                          for s in scores], 0)
-        lines.append(f"| {rule} | {iou:.3f} | {f1:.3f} | {error:+.2f} | {exact:.3f} |")
-    return "\n".join(lines)
+        lines.append(f"| {name} | {iou:.3f} | {f1:.3f} | {error:+.2f} | {exact:.3f} |")
+    return lines
 
 
 def plurality_referee(truth: np.ndarray, refuse_wrong: bool, make_missed: bool):
@@ -301,13 +306,8 @@ def errors(states: Path, weights: str | None, threshold: float, max_parts: int |
                                  int(state["claimed"]), below_claims, turns, pipe.region_merger.reads_object_features)
         for name, predicted in merged.items():
             rows.setdefault(name, []).append(cell_scores(predicted, truth, parts))
-    lines = [f"{len(files)} objects of {states}, threshold {threshold:g}, part limit {limit}", "",
-             "| merge | part IoU | F1 | mean part-count error | exact counts |", "|---|---|---|---|---|"]
-    for name, scores in rows.items():
-        iou, f1, error, exact = np.mean([(s["part_iou"], s["f1"], s["n_pred"] - s["n_gt"], s["n_pred"] == s["n_gt"])
-                                         for s in scores], 0)
-        lines.append(f"| {name} | {iou:.3f} | {f1:.3f} | {error:+.2f} | {exact:.3f} |")
-    return "\n".join(lines)
+    title = f"{len(files)} objects of {states}, threshold {threshold:g}, part limit {limit}"
+    return "\n".join([title, ""] + mean_rows("merge", rows))
 
 
 def main(argv: list[str] | None = None) -> int:
