@@ -665,7 +665,7 @@ class AnchoredPolicy(GeneratedPolicy):
     def reads_turns(self) -> bool:
         """Whether the merge reads the input surface's turns: for the crease rule or a merger trained with
         the crease features."""
-        return self.crease is not None or getattr(self.pipe.region_merger, "num_features", 0) > regions.NUM_FEATURES
+        return self.crease is not None or bool(getattr(self.pipe.region_merger, "reads_crease_features", False))
 
     @property
     def reads_context(self) -> bool:

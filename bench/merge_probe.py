@@ -119,6 +119,14 @@ def merge_settings(weights: str | None, max_parts: int | None) -> tuple:
     return pipe, spacing, bool(pipe._setting("face_cuts", False)), max_parts or max_input_parts_setting(pipe)
 
 
+def merge_rule(pipe) -> tuple[float, tuple[float, float] | None]:
+    """How the loop of ``pipe``'s config merges past the thresholds: (the threshold below the DiT's claimed
+    count, the crease rule ``(turn, factor)`` or None)."""
+    crease_turn = pipe._setting("crease_turn", None)
+    crease = None if crease_turn is None else (float(crease_turn), float(pipe._setting("crease_factor", 0.5)))
+    return float(pipe._setting("merge_threshold_below_claims", 0.8)), crease
+
+
 def state_files(states: Path) -> list[Path]:
     files = sorted(states.glob("*.npz"))
     if not files:
@@ -130,15 +138,13 @@ def read_state(file: Path, merger) -> tuple[dict, np.ndarray, np.ndarray, int, n
     """A saved state: (its arrays, (n, n, n) inside, (N,) ground-truth part per inside cell, part count,
     (3, n, n, n) surface turns or None for states saved before the crease rule, refused when ``merger``
     reads the crease features)."""
-    from autopartgen.geometry import regions
-
     state = dict(np.load(file))
     inside, truth, parts = state["inside"], state["truth"].astype(np.int64), int(state["parts"])
     turns = None
     if "turns" in state:
         turns = np.zeros((3,) + inside.shape)
         turns[:, inside] = state["turns"]
-    elif merger.num_features > regions.NUM_FEATURES:
+    elif merger.reads_crease_features:
         raise SystemExit(f"{file} holds no surface turns, which this merger reads (crease features); "
                          "dump the states again with this version of the probe")
     return state, inside, truth, parts, turns
@@ -149,9 +155,7 @@ def score(states: Path, weights: str | None, thresholds: list[float], max_parts:
     from autopartgen.part_loop import AnchoredPolicy
 
     pipe, spacing, face_cuts, limit = merge_settings(weights, max_parts)
-    below_claims = float(pipe._setting("merge_threshold_below_claims", 0.8))
-    crease_turn = pipe._setting("crease_turn", None)
-    crease = None if crease_turn is None else (float(crease_turn), float(pipe._setting("crease_factor", 0.5)))
+    below_claims, crease = merge_rule(pipe)
     files = state_files(states)
     columns = {threshold: [] for threshold in thresholds}
     columns["true grouping"] = []
@@ -273,10 +277,11 @@ def plurality_referee(truth: np.ndarray, refuse_wrong: bool, make_missed: bool):
 
 def refereed_merges(inside: np.ndarray, truth: np.ndarray, score, spacing: int, face_cuts: bool, threshold: float,
                     limit: int, floor: int, below_floor: float, turns: np.ndarray | None = None,
-                    context: bool = False) -> dict:
+                    context: bool = False, crease: tuple[float, float] | None = None) -> dict:
     """(N,) merged region per inside cell for the merge as the loop makes it ("shipped"), with wrong merges
     refused ("no wrong merges"), with missed merges made ("no missed merges"), and the true grouping of
-    the starting regions; ``truth`` (N,) ground-truth part per inside cell."""
+    the starting regions; ``truth`` (N,) ground-truth part per inside cell; ``crease`` the config's crease
+    rule (read only with ``turns``, as ``regions.merged_regions`` does)."""
     from autopartgen.geometry import regions
     from autopartgen.part_loop import AnchoredPolicy
 
@@ -289,7 +294,8 @@ def refereed_merges(inside: np.ndarray, truth: np.ndarray, score, spacing: int, 
         graph = regions.RegionGraph.from_segments(*start, turns, context)
         referee = plurality_referee(truth_grid, refuse_wrong, make_missed) if refuse_wrong or make_missed else None
         regions.merge_regions(graph, score, threshold, limit, AnchoredPolicy.min_part_cells, floor=floor,
-                              threshold_below_floor=max(threshold, below_floor), referee=referee)
+                              threshold_below_floor=max(threshold, below_floor), referee=referee,
+                              crease=crease if turns is not None else None)
         results[name] = graph.label_grid(inside.shape)[inside]
     results["true grouping"] = np.unique(true_grouping(start[0][inside], truth), return_inverse=True)[1].reshape(-1)
     return results
@@ -297,13 +303,14 @@ def refereed_merges(inside: np.ndarray, truth: np.ndarray, score, spacing: int, 
 
 def errors(states: Path, weights: str | None, threshold: float, max_parts: int | None) -> str:
     pipe, spacing, face_cuts, limit = merge_settings(weights, max_parts)
-    below_claims = float(pipe._setting("merge_threshold_below_claims", 0.8))
+    below_claims, crease = merge_rule(pipe)
     files = state_files(states)
     rows: dict = {}
     for file in files:
         state, inside, truth, parts, turns = read_state(file, pipe.region_merger)
         merged = refereed_merges(inside, truth, pipe.region_merger.probability, spacing, face_cuts, threshold, limit,
-                                 int(state["claimed"]), below_claims, turns, pipe.region_merger.reads_object_features)
+                                 int(state["claimed"]), below_claims, turns, pipe.region_merger.reads_object_features,
+                                 crease)
         for name, predicted in merged.items():
             rows.setdefault(name, []).append(cell_scores(predicted, truth, parts))
     title = f"{len(files)} objects of {states}, threshold {threshold:g}, part limit {limit}"

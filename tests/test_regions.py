@@ -726,6 +726,7 @@ def test_object_features_follow_the_crease_features_the_same_for_every_pair():
     rows = np.random.default_rng(3).normal(size=(5, 24))
     with_creases = RegionMerger(21, 8)
     assert not with_creases.reads_object_features and RegionMerger(24, 8).reads_object_features
+    assert with_creases.reads_crease_features and not RegionMerger(regions.NUM_FEATURES, 8).reads_crease_features
     assert np.allclose(with_creases.probability(rows), with_creases.probability(rows[:, :21]))
     with pytest.raises(ValueError, match="turns"):
         regions.RegionGraph.from_segments(segments, depth, context=True)

@@ -31,6 +31,12 @@ class RegionMerger(nn.Module):
                                  nn.Linear(width, 1))
 
     @property
+    def reads_crease_features(self) -> bool:
+        """Trained with the crease features (``regions.CREASE_FEATURE_NAMES``, after the shape features;
+        ``train region-merger --creases``): callers give its graphs the input surface's turns."""
+        return self.num_features > NUM_FEATURES
+
+    @property
     def reads_object_features(self) -> bool:
         """Trained with the object features (``regions.OBJECT_FEATURE_NAMES``, after the shape and crease
         features; ``train region-merger --context``): callers build its graphs with a context."""
