@@ -1,6 +1,7 @@
 """The merge stage alone: score merge settings and region mergers in seconds, not a full `eval`.
 
     python bench/merge_probe.py dump --data DATA --out STATES [--weights DIR] [--shard 0/2]
+    python bench/merge_probe.py solids --data DATA --out STATES [--every 3 --offset 1 2] [--cache RUN]
     python bench/merge_probe.py score STATES [--weights DIR] [--thresholds 0.6,0.9] [--max-parts 16]
     python bench/merge_probe.py stops STATES [--weights DIR] [--thresholds 0.5,0.6,0.7] [--max-parts 16]
     python bench/merge_probe.py errors STATES [--weights DIR] [--threshold 0.6] [--max-parts 16]
@@ -11,6 +12,15 @@ claimed and their count, how the input surface bends near each inside cell (``re
 read by the config's crease rule), with the ground-truth part of each inside cell (``partition.labels_from_parts``,
 the rule the training prep uses): ``STATES/<object id>.npz``. It takes as long as the pipeline (10-40 s an
 object on the 2-core CPU); run shards in parallel with ``--shard i/n``.
+
+``solids`` saves states without running the pipeline, for many objects in little time: each object's fused
+whole on the anchor grid as ``autopartgen train region-merger`` holds it (``train/region_merger.object_solid``;
+read from ``RUN/solids/`` of a merger run when ``--cache RUN`` has it), with no DiT claims (``claimed`` 0,
+so the merge threshold applies at every count). ``--every`` / ``--offset`` pick the objects as the
+training command does (``train/region_merger.select_objects``): with the offsets a merger was not trained
+on, these are training-split objects it never saw, far more of them than val holds (the shipped merger
+took offset 0 of every 3; offsets 1 and 2 give 1,200 states of corpus v2's train split, about 13 minutes
+on the 2-core CPU with a third of them cached).
 
 ``score`` replays the merge (``regions.merged_regions``, as the anchored loop calls it) on the
 saved states with the region merger of ``--weights`` (default: the shipped model) and each threshold
@@ -86,6 +96,46 @@ def dump(data: Path, out: Path, weights: str | None, shard: tuple[int, int]) -> 
                             truth=truth[inside], parts=len(obj.parts), output_parts=len(result.parts),
                             turns=captured["turns"].astype(np.float32))
         print(f"{obj.object_id}: {len(obj.parts)} parts, {len(result.parts)} out", flush=True)
+
+
+def save_solids(data: Path, out: Path, every: int, offsets: list[int], cache: Path | None, weights: str | None = None,
+                seed: int = 0) -> int:
+    """Save a claim-free state (``claimed`` 0) of each object ``select_objects(every, offsets)`` picks from
+    ``data``: its solid, ground-truth part per inside cell and surface turns, made as the merger's training
+    makes them (``cache/solids/<name>.npz`` when there, else ``object_solid`` with the settings of ``weights``'
+    pipeline, ``solid_settings``, and ``seed``). An object with an inside cell no part holds is skipped, as training skips
+    it. Returns the number of states written."""
+    from autopartgen.data.dataset import list_objects
+    from autopartgen.eval.ours import _pipeline
+    from autopartgen.eval.runner import load_gt_parts
+    from autopartgen.train.region_merger import object_solid, select_objects, solid_settings
+
+    object_dirs = select_objects(list_objects(data), every, offsets)
+    if not object_dirs:
+        raise SystemExit(f"{data} holds no objects at offsets {offsets} of every {every}; pass a dataset folder")
+    settings = solid_settings(_pipeline(weights))
+    out.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for object_dir in object_dirs:
+        target = out / f"{object_dir.name}.npz"
+        if target.exists():
+            continue
+        cached = None if cache is None else cache / "solids" / f"{object_dir.name}.npz"
+        if cached is not None and cached.is_file() and "turns" in np.load(cached):
+            solid = np.load(cached)
+            inside, truth, inside_turns = solid["inside"], solid["truth"].astype(np.int64), solid["turns"]
+        else:  # the training command's solid, at the settings it uses by default
+            inside, truth, turns = object_solid(object_dir, settings["grid"], settings["surface_samples"], seed)
+            inside_turns = turns[:, inside]
+        truth = truth[inside]
+        if not inside.any() or (truth < 0).any():
+            print(f"{object_dir.name}: a cell of its solid lies in no part; skipped", file=sys.stderr)
+            continue
+        # all its parts, as `dump` and `eval` count them (a part too thin for any cell is one no merge finds)
+        np.savez_compressed(target, inside=inside, claims=np.where(inside, 0, -1), claimed=0, truth=truth,
+                            parts=len(load_gt_parts(object_dir)), turns=inside_turns.astype(np.float32))
+        written += 1
+    return written
 
 
 def cell_scores(predicted: np.ndarray, truth: np.ndarray, parts: int) -> dict:
@@ -325,6 +375,13 @@ def main(argv: list[str] | None = None) -> int:
     dumping.add_argument("--out", type=Path, required=True)
     dumping.add_argument("--weights", default=None)
     dumping.add_argument("--shard", default="0/1", help="i/n: this process takes objects i, i+n, ...")
+    solids = commands.add_parser("solids", help="save claim-free states of objects as the merger's training holds them")
+    solids.add_argument("--data", type=Path, required=True)
+    solids.add_argument("--out", type=Path, required=True)
+    solids.add_argument("--every", type=int, default=1, help="take every N-th object ...")
+    solids.add_argument("--offset", type=int, nargs="+", default=[0], help="... from these offsets (0-based)")
+    solids.add_argument("--cache", type=Path, default=None, help="a `train region-merger` run folder: its solids")
+    solids.add_argument("--weights", default=None, help="the model whose loop settings make uncached solids")
     scoring = commands.add_parser("score", help="replay the merge on saved states")
     scoring.add_argument("states", type=Path)
     scoring.add_argument("--weights", default=None)
@@ -344,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "dump":
         index, count = (int(v) for v in args.shard.split("/"))
         dump(args.data, args.out, args.weights, (index, count))
+    elif args.command == "solids":
+        print(f"{save_solids(args.data, args.out, max(args.every, 1), args.offset, args.cache, args.weights)} states in {args.out}")
     elif args.command == "errors":
         print(errors(args.states, args.weights, args.threshold, args.max_parts))
     elif args.command == "stops":

@@ -114,3 +114,51 @@ def test_the_referee_rows_reach_the_true_grouping_from_either_extreme_merger(ben
     assert len(np.unique(never["shipped"])) == start.max() + 1
     assert len(np.unique(always["shipped"])) == 1
     assert (never["no wrong merges"] == never["shipped"]).all()  # nothing to refuse when nothing merges
+
+
+def test_solids_saves_claim_free_states_of_the_chosen_objects_as_training_holds_them(tmp_path, bench_script):
+    """`solids` picks objects as the training command does, saves each one's solid, per-cell truth and turns
+    as `object_solid` makes them (or reads them from a merger run's cache), all its parts and no claims; `score`
+    then replays the merge at the threshold alone (no floor of claimed parts)."""
+    from autopartgen.data.dataset import generate_and_write, list_objects
+    from autopartgen.eval.runner import load_gt_parts
+    from autopartgen.train.region_merger import object_solid, solid_settings
+
+    probe = bench_script("merge_probe")
+    for seed in range(3):
+        generate_and_write(tmp_path / "data", seed, n_views=1, size=64, resolution=24)
+    objects = list_objects(tmp_path / "data")
+    # a merger run's cache holds the second object's solid: a box with a flush door, not its own shape
+    inside, door = turned_box_with_door(0.0)
+    cached_turns = np.full((3, int(inside.sum())), 0.5, np.float32)
+    (tmp_path / "run" / "solids").mkdir(parents=True)
+    np.savez_compressed(tmp_path / "run" / "solids" / f"{objects[1].name}.npz", inside=inside,
+                        truth=np.where(inside, door, -1).astype(np.int16), turns=cached_turns)
+    assert probe.save_solids(tmp_path / "data", tmp_path / "states", 3, [1, 2], tmp_path / "run") == 2
+    assert sorted(f.stem for f in (tmp_path / "states").glob("*.npz")) == sorted(d.name for d in objects[1:])
+
+    cached = dict(np.load(tmp_path / "states" / f"{objects[1].name}.npz"))
+    assert (cached["inside"] == inside).all() and (cached["truth"] == door[inside]).all()
+    assert np.array_equal(cached["turns"], cached_turns) and int(cached["claimed"]) == 0
+    made = dict(np.load(tmp_path / "states" / f"{objects[2].name}.npz"))
+    settings = solid_settings(_pipeline(None))
+    solid, truth, turns = object_solid(objects[2], settings["grid"], settings["surface_samples"], 0)
+    assert made["inside"].shape == (settings["grid"],) * 3 and (made["inside"] == solid).all()
+    assert (made["truth"] == truth[solid]).all() and np.allclose(made["turns"], turns[:, solid])
+    assert int(made["parts"]) == len(load_gt_parts(objects[2])) and int(made["claimed"]) == 0
+    # a second run keeps the states it finds
+    assert probe.save_solids(tmp_path / "data", tmp_path / "states", 3, [1, 2], tmp_path / "run") == 0
+
+    # no claims: the replay merges at the threshold down to any count, as the loop with a floor of 0 parts
+    pipe = _pipeline(None)
+    spacing = regions.spacing_cells(float(pipe._setting("basin_spacing", 0.125)), settings["grid"])
+    expected = []
+    for state in (cached, made):
+        state_turns = np.zeros((3,) + state["inside"].shape)
+        state_turns[:, state["inside"]] = state["turns"]
+        merged = regions.merged_regions(state["inside"], pipe.region_merger.probability, spacing, settings["face_cuts"],
+                                        0.6, 16, AnchoredPolicy.min_part_cells, turns=state_turns, context=True)
+        expected.append(probe.cell_scores(merged[state["inside"]], state["truth"].astype(np.int64),
+                                          int(state["parts"]))["part_iou"])
+    rows = table_rows(probe.score(tmp_path / "states", None, [0.6], 16))
+    assert rows["0.6"][0] == pytest.approx(np.mean(expected), abs=1e-3)

@@ -246,6 +246,19 @@ def collect_examples(object_dirs: list[Path], out: Path, round_: int, settings: 
     return np.concatenate(features), np.concatenate(labels)
 
 
+def solid_settings(pipe) -> dict:
+    """How the anchored loop of ``pipe`` (a loaded pipeline) holds an input's solid, which shapes the cached
+    solids and examples: the anchor grid (the pipeline's default), the basin spacing in cells, the surface
+    samples that fill the grid (at most 200,000) and whether face planes cut the basins."""
+    from autopartgen.options import GenerationOptions
+
+    grid = GenerationOptions().anchor_grid
+    return {"grid": grid,
+            "spacing": regions.spacing_cells(float(pipe._setting("basin_spacing", 0.125)), grid),
+            "surface_samples": min(int(pipe._setting("num_surface_samples", 200_000)), 200_000),
+            "face_cuts": bool(pipe._setting("face_cuts", False))}
+
+
 def select_objects(object_dirs: list, every: int, offsets) -> list:
     """Every ``every``-th of ``object_dirs`` from each of ``offsets`` (0-based), in their order: the union
     of ``object_dirs[offset::every]``."""
@@ -258,7 +271,6 @@ def select_objects(object_dirs: list, every: int, offsets) -> list:
 def train_region_merger(args: argparse.Namespace) -> int:
     from autopartgen.api import load_pipeline
     from autopartgen.data.dataset import list_objects
-    from autopartgen.options import GenerationOptions
 
     object_dirs = select_objects(list_objects(args.data), max(args.every, 1), args.offset)[: args.limit]
     if not object_dirs:
@@ -268,11 +280,7 @@ def train_region_merger(args: argparse.Namespace) -> int:
     pipe.config.pipeline.setdefault("merge_threshold", 0.6)
     pipe.config.pipeline.setdefault("merge_threshold_below_claims", 0.8)
     pipe.config.pipeline.setdefault("basin_spacing", 0.125)
-    grid = GenerationOptions().anchor_grid  # the pipeline's default anchor grid
-    settings = {"grid": grid,
-                "spacing": regions.spacing_cells(float(pipe._setting("basin_spacing", 0.125)), grid),
-                "surface_samples": min(int(pipe._setting("num_surface_samples", 200_000)), 200_000),
-                "face_cuts": bool(pipe._setting("face_cuts", False))}
+    settings = solid_settings(pipe)
     if args.context and not args.creases:
         raise InputFileError("train region-merger: --context needs --creases (the object features follow the "
                              "crease features); add --creases")
