@@ -102,10 +102,14 @@ def save_solids(data: Path, out: Path, every: int, offsets: list[int], cache: Pa
                 seed: int = 0) -> int:
     """Save a claim-free state (``claimed`` 0) of each object ``select_objects(every, offsets)`` picks from
     ``data``: its solid, ground-truth part per inside cell and surface turns, made as the merger's training
-    makes them (``cache/solids/<name>.npz`` when there, else ``object_solid`` with the settings of ``weights``'
-    pipeline, ``solid_settings``, and ``seed``). An object with an inside cell no part holds is skipped, as training skips
-    it. Returns the number of states written."""
-    from autopartgen.data.dataset import list_objects
+    makes them (``cache/solids/<name>.npz`` when there, else ``object_solid`` with the settings of
+    ``weights``' pipeline, ``solid_settings``, and ``seed``; a cache made with another anchor grid or surface
+    sampling is refused). An object with an inside cell no part holds is skipped, as training skips it.
+    Each state is written whole or not at all (a rerun keeps the states it finds). Returns the number of
+    states written."""
+    import json
+
+    from autopartgen.data.dataset import list_objects, write_npz
     from autopartgen.eval.ours import _pipeline
     from autopartgen.eval.runner import load_gt_parts
     from autopartgen.train.region_merger import object_solid, select_objects, solid_settings
@@ -114,6 +118,14 @@ def save_solids(data: Path, out: Path, every: int, offsets: list[int], cache: Pa
     if not object_dirs:
         raise SystemExit(f"{data} holds no objects at offsets {offsets} of every {every}; pass a dataset folder")
     settings = solid_settings(_pipeline(weights))
+    record = None if cache is None else cache / "examples.json"  # train/region_merger.EXAMPLE_SETTINGS
+    if record is not None and record.is_file():
+        made_with = json.loads(record.read_text())
+        changed = [key for key in ("grid", "surface_samples") if made_with.get(key) != settings[key]]
+        if changed:
+            raise SystemExit(f"{cache}: its solids were made with another {' and '.join(changed)} than the model's "
+                             f"({settings['grid']}^3 grid, {settings['surface_samples']} samples); pass --weights "
+                             "of that run's model or no --cache")
     out.mkdir(parents=True, exist_ok=True)
     written = 0
     for object_dir in object_dirs:
@@ -124,7 +136,7 @@ def save_solids(data: Path, out: Path, every: int, offsets: list[int], cache: Pa
         if cached is not None and cached.is_file() and "turns" in np.load(cached):
             solid = np.load(cached)
             inside, truth, inside_turns = solid["inside"], solid["truth"].astype(np.int64), solid["turns"]
-        else:  # the training command's solid, at the settings it uses by default
+        else:  # as the training command makes it with this model
             inside, truth, turns = object_solid(object_dir, settings["grid"], settings["surface_samples"], seed)
             inside_turns = turns[:, inside]
         truth = truth[inside]
@@ -132,8 +144,8 @@ def save_solids(data: Path, out: Path, every: int, offsets: list[int], cache: Pa
             print(f"{object_dir.name}: a cell of its solid lies in no part; skipped", file=sys.stderr)
             continue
         # all its parts, as `dump` and `eval` count them (a part too thin for any cell is one no merge finds)
-        np.savez_compressed(target, inside=inside, claims=np.where(inside, 0, -1), claimed=0, truth=truth,
-                            parts=len(load_gt_parts(object_dir)), turns=inside_turns.astype(np.float32))
+        write_npz(target, {"inside": inside, "claims": np.where(inside, 0, -1), "claimed": 0, "truth": truth,
+                           "parts": len(load_gt_parts(object_dir)), "turns": inside_turns.astype(np.float32)})
         written += 1
     return written
 
@@ -402,7 +414,8 @@ def main(argv: list[str] | None = None) -> int:
         index, count = (int(v) for v in args.shard.split("/"))
         dump(args.data, args.out, args.weights, (index, count))
     elif args.command == "solids":
-        print(f"{save_solids(args.data, args.out, max(args.every, 1), args.offset, args.cache, args.weights)} states in {args.out}")
+        written = save_solids(args.data, args.out, max(args.every, 1), args.offset, args.cache, args.weights)
+        print(f"{written} states written to {args.out}")
     elif args.command == "errors":
         print(errors(args.states, args.weights, args.threshold, args.max_parts))
     elif args.command == "stops":

@@ -1,5 +1,7 @@
 """bench/merge_probe.py: the replayed merge and its true-grouping ceiling, on a merge state built by hand."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -148,6 +150,11 @@ def test_solids_saves_claim_free_states_of_the_chosen_objects_as_training_holds_
     assert int(made["parts"]) == len(load_gt_parts(objects[2])) and int(made["claimed"]) == 0
     # a second run keeps the states it finds
     assert probe.save_solids(tmp_path / "data", tmp_path / "states", 3, [1, 2], tmp_path / "run") == 0
+    # a cache whose solids were made on another anchor grid is refused, nothing written
+    (tmp_path / "run" / "examples.json").write_text(json.dumps({**settings, "grid": settings["grid"] // 2}))
+    with pytest.raises(SystemExit, match="grid"):
+        probe.save_solids(tmp_path / "data", tmp_path / "other", 3, [1, 2], tmp_path / "run")
+    assert not (tmp_path / "other").exists()
 
     # no claims: the replay merges at the threshold down to any count, as the loop with a floor of 0 parts
     pipe = _pipeline(None)
