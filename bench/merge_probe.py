@@ -112,7 +112,7 @@ def save_solids(data: Path, out: Path, every: int, offsets: list[int], cache: Pa
     from autopartgen.data.dataset import list_objects, write_npz
     from autopartgen.eval.ours import _pipeline
     from autopartgen.eval.runner import load_gt_parts
-    from autopartgen.train.region_merger import object_solid, select_objects, solid_settings
+    from autopartgen.train.region_merger import object_solid, read_cached_solid, select_objects, solid_settings
 
     object_dirs = select_objects(list_objects(data), every, offsets)
     if not object_dirs:
@@ -132,10 +132,9 @@ def save_solids(data: Path, out: Path, every: int, offsets: list[int], cache: Pa
         target = out / f"{object_dir.name}.npz"
         if target.exists():
             continue
-        cached = None if cache is None else cache / "solids" / f"{object_dir.name}.npz"
-        if cached is not None and cached.is_file() and "turns" in np.load(cached):
-            solid = np.load(cached)
-            inside, truth, inside_turns = solid["inside"], solid["truth"].astype(np.int64), solid["turns"]
+        cached = None if cache is None else read_cached_solid(cache / "solids" / f"{object_dir.name}.npz")
+        if cached is not None and cached[2] is not None:
+            inside, truth, inside_turns = cached
         else:  # as the training command makes it with this model
             inside, truth, turns = object_solid(object_dir, settings["grid"], settings["surface_samples"], seed)
             inside_turns = turns[:, inside]
@@ -322,13 +321,12 @@ def plurality_referee(truth: np.ndarray, refuse_wrong: bool, make_missed: bool):
     """A ``regions.merge_regions`` referee that knows the ground truth (``truth``: (n, n, n) int part per
     cell): a pair whose regions' plurality parts differ scores 0 with ``refuse_wrong``, one whose parts
     agree scores 1 with ``make_missed``; other scores stay the merger's."""
-    def plurality(graph, region: int) -> int:
-        return int(np.bincount(truth[tuple(graph.members[region].T)]).argmax())
+    from autopartgen.geometry.regions import plurality_part
 
     def referee(graph, pairs: list, probabilities: np.ndarray) -> np.ndarray:
         probabilities = probabilities.copy()
         for index, (a, b) in enumerate(pairs):
-            same = plurality(graph, a) == plurality(graph, b)
+            same = plurality_part(graph, a, truth) == plurality_part(graph, b, truth)
             if same and make_missed:
                 probabilities[index] = 1.0
             elif not same and refuse_wrong:

@@ -594,7 +594,7 @@ def _score_new_pairs(graph: RegionGraph, scores: dict, score, referee=None) -> t
     return new, features
 
 
-def _plurality_part(graph: RegionGraph, region: int, truth: np.ndarray) -> int:
+def plurality_part(graph: RegionGraph, region: int, truth: np.ndarray) -> int:
     """The ground-truth part holding most of ``region``'s cells (``truth``: (n, n, n) int part per cell)."""
     return int(np.bincount(truth[tuple(graph.members[region].T)]).argmax())
 
@@ -612,7 +612,7 @@ def oracle_pairs(graph: RegionGraph, truth: np.ndarray, rng: np.random.Generator
     the features of touching pairs along the way (all at the start, then at a random ``record_share``
     of the steps; each distinct pair once). Returns (P, graph.num_features) features and (P,) 0/1 labels.
     Modifies ``graph``."""
-    parts = {r: _plurality_part(graph, r, truth) for r in graph.alive}
+    parts = {r: plurality_part(graph, r, truth) for r in graph.alive}
     seen: set = set()
     features, labels = [], []
     first = True
@@ -629,7 +629,7 @@ def oracle_pairs(graph: RegionGraph, truth: np.ndarray, rng: np.random.Generator
             break
         a, b = same[int(rng.integers(len(same)))]
         graph.merge(a, b)
-        parts[a] = _plurality_part(graph, a, truth)
+        parts[a] = plurality_part(graph, a, truth)
         seen = {p for p in seen if a not in p and b not in p}
     return _examples(features, labels, graph.num_features)
 
@@ -641,7 +641,7 @@ def merger_walk_pairs(graph: RegionGraph, truth: np.ndarray, score, stop_below: 
     pipeline's threshold, so states just past the stop are seen too), recording every distinct pair's
     features and whether the ground truth puts both regions' plurality parts in one (``truth`` as in
     :func:`oracle_pairs`). Returns (P, graph.num_features) features and (P,) 0/1 labels. Modifies ``graph``."""
-    parts = {r: _plurality_part(graph, r, truth) for r in graph.alive}
+    parts = {r: plurality_part(graph, r, truth) for r in graph.alive}
     scores: dict = {}
     features, labels = [], []
     while graph.contact:
@@ -653,6 +653,6 @@ def merger_walk_pairs(graph: RegionGraph, truth: np.ndarray, score, stop_below: 
             break
         a, b = best
         graph.merge(a, b)
-        parts[a] = _plurality_part(graph, a, truth)
+        parts[a] = plurality_part(graph, a, truth)
         scores = {p: v for p, v in scores.items() if a not in p and b not in p}
     return _examples(features, labels, graph.num_features)

@@ -175,15 +175,25 @@ def _init_worker(settings: dict, merger_state: dict | None):
         _WORKER["merger"] = merger.eval()
 
 
+def read_cached_solid(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """A solid cached under a run's ``solids/`` (:func:`object_solid`'s, as the training writes it):
+    ``(inside (n, n, n) bool, truth (n, n, n) int64, the inside cells' turns (3, N) float32 or None for a
+    solid cached before the turns were)``, or None where nothing is cached."""
+    if not path.is_file():
+        return None
+    cached = np.load(path)
+    return cached["inside"], cached["truth"].astype(np.int64), cached["turns"] if "turns" in cached else None
+
+
 def _collect_one(job) -> str:
     object_dir, solid_cache, pair_cache, seed = job
     settings = _WORKER["settings"]
     creases = settings.get("creases", False)
-    cached = np.load(solid_cache) if Path(solid_cache).is_file() else None
-    if cached is not None and (not creases or "turns" in cached):
-        inside, truth = cached["inside"], cached["truth"].astype(np.int64)
+    cached = read_cached_solid(Path(solid_cache))
+    if cached is not None and (not creases or cached[2] is not None):
+        inside, truth, inside_turns = cached
         turns = np.zeros((3,) + inside.shape, np.float32)
-        turns[:, inside] = cached["turns"] if "turns" in cached else 0.0
+        turns[:, inside] = 0.0 if inside_turns is None else inside_turns
     else:  # (a solid cached before the turns were: made again, the same cells)
         inside, truth, turns = object_solid(Path(object_dir), settings["grid"], settings["surface_samples"], seed)
         write_npz(Path(solid_cache), {"inside": inside, "truth": truth.astype(np.int16),
