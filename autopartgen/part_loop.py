@@ -142,6 +142,20 @@ def history_region_setting(pipe) -> str:
     return region
 
 
+def thin_ends_setting(pipe) -> tuple[float, float] | None:
+    """(ratio, reach) of ``regions.reclaim_thin_ends`` from the model config's ``pipeline.thin_end_ratio``
+    and ``thin_end_reach`` (default 2.0), or None where ``thin_end_ratio`` is absent (merged regions
+    keep the basins' boundaries)."""
+    ratio = pipe._setting("thin_end_ratio", None)
+    if ratio is None:
+        return None
+    reach = pipe._setting("thin_end_reach", 2.0)
+    if not (float(ratio) >= 1.0 and 0.0 < float(reach) <= 16.0):
+        raise ConfigError(f"the model config's pipeline.thin_end_ratio {ratio!r} or thin_end_reach {reach!r} is "
+                          "out of range; use a ratio of at least 1 and a reach in (0, 16] (thin-part radii)")
+    return float(ratio), float(reach)
+
+
 def max_input_parts_setting(pipe) -> int:
     """The most parts a mesh input is cut into by the model config: its ``pipeline.max_input_parts``, else
     its ``max_parts`` (the most the DiT proposes)."""
@@ -445,6 +459,7 @@ class AnchoredPolicy(GeneratedPolicy):
             raise ConfigError(f"the model config's pipeline.crease_turn {crease_turn!r} or crease_factor "
                               f"{self.crease[1]!r} is out of range; use values in (0, pi) radians and [0, 1]")
         self.flush_part_height = float(pipe._setting("flush_part_height", 0.0))
+        self.thin_ends = thin_ends_setting(pipe)
         self.flush_parts: list | None = None  # found on the input mesh when first needed
         self._input_pieces: tuple | None = None  # see input_pieces
         if not (0.0 < self.merge_threshold < 1.0 and 0.0 < self.merge_threshold_below_claims < 1.0
@@ -641,7 +656,7 @@ class AnchoredPolicy(GeneratedPolicy):
                                         threshold_below_floor=threshold_below_claims, crease=self.crease,
                                         turns=(regions.surface_turns(self.vertices, self.faces, self.inside)
                                                if self.reads_turns else None),
-                                        context=self.reads_context)[self.inside]
+                                        context=self.reads_context, thin_ends=self.thin_ends)[self.inside]
         claims = labels[self.inside]
         count = int(merged.max()) + 1
         overlap = np.zeros((count, len(state.parts)), np.int64)

@@ -213,13 +213,16 @@ def read_state(file: Path, merger) -> tuple[dict, np.ndarray, np.ndarray, int, n
 
 def score(states: Path, weights: str | None, thresholds: list[float], max_parts: int | None) -> str:
     from autopartgen.geometry import regions
-    from autopartgen.part_loop import AnchoredPolicy
+    from autopartgen.part_loop import AnchoredPolicy, thin_ends_setting
 
     pipe, spacing, face_cuts, limit = merge_settings(weights, max_parts)
     below_claims, crease = merge_rule(pipe)
+    thin_ends = thin_ends_setting(pipe)
     files = state_files(states)
     columns = {threshold: [] for threshold in thresholds}
     columns["true grouping"] = []
+    if thin_ends is not None:
+        columns["true grouping, thin ends reclaimed"] = []
     for file in files:
         state, inside, truth, parts, turns = read_state(file, pipe.region_merger)
         start = regions.initial_regions(inside, spacing, face_cuts, AnchoredPolicy.min_part_cells)
@@ -228,10 +231,16 @@ def score(states: Path, weights: str | None, thresholds: list[float], max_parts:
                                                limit, AnchoredPolicy.min_part_cells, floor=int(state["claimed"]),
                                                threshold_below_floor=max(threshold, below_claims), start=start,
                                                turns=turns, crease=crease,
-                                               context=pipe.region_merger.reads_object_features)
+                                               context=pipe.region_merger.reads_object_features,
+                                               thin_ends=thin_ends)
             columns[threshold].append(cell_scores(predicted[inside], truth, parts))
         grouped = np.unique(true_grouping(start[0][inside], truth), return_inverse=True)[1].reshape(-1)
         columns["true grouping"].append(cell_scores(grouped, truth, parts))
+        if thin_ends is not None:
+            grid = np.full(inside.shape, -1, np.int64)
+            grid[inside] = grouped
+            reclaimed = regions.reclaim_thin_ends(grid, regions.local_thickness(inside, start[1]), *thin_ends)[inside]
+            columns["true grouping, thin ends reclaimed"].append(cell_scores(reclaimed, truth, parts))
     lines = [f"{len(files)} objects of {states}, part limit {limit}", "",
              "| threshold | part IoU | F1 | mean part-count error |", "|---|---|---|---|"]
     for name, scores in columns.items():

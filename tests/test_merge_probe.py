@@ -40,7 +40,7 @@ def test_score_replays_the_merge_and_reports_the_true_grouping(tmp_path, bench_s
     # a voxel solid has no mesh: its turns are zero (no surface folds anywhere)
     np.savez_compressed(tmp_path / "box_with_door.npz", turns=np.zeros((3, int(inside.sum())), np.float32), **state)
     rows = table_rows(probe.score(tmp_path, None, [0.6, 1.0], None))
-    assert set(rows) == {"0.6", "1", "true grouping"}
+    assert set(rows) == {"0.6", "1", "true grouping", "true grouping, thin ends reclaimed"}  # the shipped config's
 
     # the true grouping by hand: each starting region to the part holding most of its cells
     pipe = _pipeline(None)
@@ -53,6 +53,14 @@ def test_score_replays_the_merge_and_reports_the_true_grouping(tmp_path, bench_s
     ious = [(a & b).sum() / (a | b).sum() for a, b in ((predicted_door, door), (predicted_body, body))]
     assert rows["true grouping"][0] == pytest.approx(np.mean(ious), abs=1e-3)
     assert rows["true grouping"][0] > 0.9  # face cuts separate the flush door (test_regions)
+    # with thin ends reclaimed (the config's thin_end_ratio / thin_end_reach), as regions does it
+    grouped = np.where(predicted_door, 1, np.where(inside, 0, -1))
+    thickness = regions.local_thickness(inside, regions.depth_field(inside))
+    reclaimed = regions.reclaim_thin_ends(grouped, thickness, float(pipe._setting("thin_end_ratio", None)),
+                                          float(pipe._setting("thin_end_reach", None)))
+    ious = [((reclaimed == 1) & door).sum() / ((reclaimed == 1) | door).sum(),
+            ((reclaimed == 0) & body).sum() / ((reclaimed == 0) | body).sum()]
+    assert rows["true grouping, thin ends reclaimed"][0] == pytest.approx(np.mean(ious), abs=1e-3)
     assert rows["true grouping"][2] == 0.0
     # a stricter merge threshold never leaves fewer parts: the same greedy order, stopped sooner
     assert rows["1"][2] >= rows["0.6"][2]

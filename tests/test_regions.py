@@ -774,3 +774,133 @@ def test_train_region_merger_with_context_writes_the_object_features_of_each_sol
         assert np.allclose(features[:, 21:], regions.object_features(regions.depth_field(inside), inside))
     loaded = AutoPartGen.from_pretrained(tmp_path / "run" / "model", device="cpu")
     assert loaded.region_merger.reads_object_features
+
+
+def rod_under_slab(n: int = 40):
+    """(n, n, n) inside of a slab 24 x 10 x 24 cells (y 20..29) standing on a round rod of radius 2.5 cells
+    (y 4..19, under the slab's centre), and the truth: 0 slab, 1 rod, -1 outside."""
+    x, y, z = np.meshgrid(*(np.arange(n),) * 3, indexing="ij")
+    slab = (x >= 8) & (x < 32) & (y >= 20) & (y < 30) & (z >= 8) & (z < 32)
+    rod = ((x - 19.5) ** 2 + (z - 19.5) ** 2 <= 2.5 ** 2) & (y >= 4) & (y < 20)
+    return slab | rod, np.where(slab, 0, np.where(rod, 1, -1))
+
+
+def test_local_thickness_is_the_largest_inscribed_ball_holding_each_cell():
+    """Against a brute force over every ball centre: cell x has radius r when some cell c with depth(c) >= r
+    lies within r of x (the largest such r of THICKNESS_RADII)."""
+    inside, truth = rod_under_slab(40)
+    inside = inside[4:36, :32, 4:36]  # 32^3, the rod's foot at the grid border (outside by the padding)
+    depth = regions.depth_field(inside)
+    thickness = regions.local_thickness(inside, depth)
+    cells = np.argwhere(inside)
+    expected = np.zeros(len(cells))
+    for radius in regions.THICKNESS_RADII:
+        centres = np.argwhere(depth >= radius)
+        if not len(centres):
+            break
+        for start in range(0, len(cells), 512):
+            block = cells[start:start + 512]
+            near = ((block[:, None, :] - centres[None]) ** 2).sum(-1).min(1) <= radius ** 2
+            expected[start:start + 512][near] = radius
+    assert np.array_equal(thickness[inside], expected)
+    assert (thickness[~inside] == 0).all()
+    assert thickness[15, 8, 15] <= 2.5 < thickness[15, 24, 15]  # the rod's own radius; the slab is thicker
+
+
+def test_reclaimed_thin_ends_give_a_rods_stub_back_from_the_slab_it_meets():
+    """The basins give the slab the top of the rod (depth rises into the slab); with the basins grouped
+    by their true parts the rod misses that stub, and reclaiming thin ends returns it, no slab cell moves."""
+    inside, truth = rod_under_slab()
+    segments, depth, _ = regions.initial_regions(inside, 4, False, 8)
+    counts = np.zeros((int(segments.max()) + 1, 2), np.int64)
+    np.add.at(counts, (segments[inside], truth[inside]), 1)
+    grouped = np.where(inside, counts.argmax(1)[np.maximum(segments, 0)], -1)
+    rod, slab = truth == 1, truth == 0
+
+    def rod_iou(labels):
+        return (rod & (labels == 1)).sum() / (rod | (labels == 1)).sum()
+
+    assert rod_iou(grouped) < 0.8  # the basins' stub: the rod's top 3-4 layers of 16 went to the slab
+    reclaimed = regions.reclaim_thin_ends(grouped, regions.local_thickness(inside, depth))
+    assert rod_iou(reclaimed) >= 15 / 16  # all but the layer the slab's largest ball touches
+    assert (reclaimed[slab] == 0).all() and (reclaimed[~inside] == -1).all()
+    # The rule reaches at most `reach` rod radii: with reach 0.5 (1 layer of a 2-cell rod) only one comes back.
+    short = regions.reclaim_thin_ends(grouped, regions.local_thickness(inside, depth), reach=0.5)
+    assert rod_iou(grouped) < rod_iou(short) < rod_iou(reclaimed)
+
+
+def test_regions_of_equal_thickness_keep_their_boundary_and_none_disappears():
+    """Two rods of one radius meeting in an L, split off-centre: neither is thinner than 1.5x the other,
+    so nothing moves; a thin rod reaching deep into a thick slab stops at the slab's own thick cells."""
+    n = 32
+    x, y, z = np.meshgrid(*(np.arange(n),) * 3, indexing="ij")
+    upright = ((x - 8) ** 2 + (z - 16) ** 2 <= 6.25) & (y >= 4) & (y < 28)
+    arm = ((y - 25) ** 2 + (z - 16) ** 2 <= 6.25) & (x >= 8) & (x < 28)
+    inside = upright | arm
+    labels = np.where(inside, np.where(y < 22, 0, 1), -1)
+    depth = regions.depth_field(inside)
+    assert np.array_equal(regions.reclaim_thin_ends(labels, regions.local_thickness(inside, depth)), labels)
+    slab_inside, truth = rod_under_slab()
+    everything_slab = np.where(slab_inside, np.where(truth == 1, 1, 0), -1)
+    everything_slab[(truth == 1) & (np.arange(40)[None, :, None] >= 10)] = 0  # the slab holds 2/3 of the rod
+    reclaimed = regions.reclaim_thin_ends(everything_slab, regions.local_thickness(slab_inside, regions.depth_field(slab_inside)))
+    assert set(np.unique(reclaimed[slab_inside])) == {0, 1}
+    assert (reclaimed[truth == 0] == 0).all()  # the slab's cells are thicker than 1.25 rod radii
+
+
+def test_by_decreasing_size_renumbers_largest_first():
+    labels = np.full((4, 4, 4), -1)
+    labels[0] = 2  # 16 cells
+    labels[1, :2] = 0  # 8 cells
+    labels[2, :2] = 1  # 8 cells (ties keep their order)
+    labels[3, 0, 0] = 3  # 1 cell
+    result = regions.by_decreasing_size(labels)
+    assert result.dtype == np.int32
+    assert np.array_equal(np.array([0, 1, 2, 3])[np.array([1, 2, 0, 3])][labels[labels >= 0]],
+                          result[labels >= 0]) and (result[labels < 0] == -1).all()
+
+
+def test_thin_end_settings_come_from_the_config_and_are_checked(pipe, monkeypatch):  # noqa: F811
+    from autopartgen.part_loop import thin_ends_setting
+
+    assert thin_ends_setting(pipe) is None  # absent: merged regions keep the basins' boundaries
+    monkeypatch.setitem(pipe.config.pipeline, "thin_end_ratio", 1.5)
+    assert thin_ends_setting(pipe) == (1.5, 2.0)
+    monkeypatch.setitem(pipe.config.pipeline, "thin_end_reach", 3)
+    assert thin_ends_setting(pipe) == (1.5, 3.0)
+    monkeypatch.setitem(pipe.config.pipeline, "thin_end_ratio", 0.5)
+    with pytest.raises(ConfigError, match="thin_end_ratio"):
+        thin_ends_setting(pipe)
+
+
+class MergeEqualThickness:
+    """A stand-in merger: joins two regions of about one thickness (a rod's basins, a slab's), never a
+    thin region and a thick one."""
+
+    def probability(self, features: np.ndarray) -> np.ndarray:
+        return (features[:, FEATURE["thickness_ratio"]] > 0.7).astype(float)
+
+
+def test_the_anchored_loop_gives_a_rod_its_end_back_from_the_block_it_meets(pipe, monkeypatch):  # noqa: F811
+    """A block on a rod, fused into one surface, merged into the two of them: the rod's part stops short of
+    the block (its top in the block's basin) unless the config reclaims thin ends, and then its volume
+    is the rod's below the block to within two cell layers."""
+    monkeypatch.setattr(pipe, "sample_part", lambda *a, **k: torch.zeros(pipe.dit.num_latents, pipe.dit.in_channels))
+    monkeypatch.setattr(pipe, "region_merger", MergeEqualThickness())
+    slab = trimesh.creation.box(extents=(1.2, 1.0, 1.2)).apply_translation((0, 0.7, 0))
+    rod = trimesh.creation.cylinder(radius=0.1, height=1.4, sections=32)
+    rod.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, (1, 0, 0))).apply_translation((0, -0.4, 0))
+    mesh = slab.union(rod)
+    rod_below = rod.volume * (1.3 / 1.4)  # the rod from y = -1.1 to the slab's underside at y = 0.2
+
+    def rod_part_volume(thin_end_ratio):
+        if thin_end_ratio is not None:
+            monkeypatch.setitem(pipe.config.pipeline, "thin_end_ratio", thin_end_ratio)
+        result = pipe.generate(mesh=mesh, options=GenerationOptions(progress=False, max_parts=6))
+        assert len(result.parts) == 2
+        assert sum(part.mesh.volume for part in result.parts) == pytest.approx(mesh.volume, rel=1e-3)
+        return min(part.mesh.volume for part in result.parts)
+
+    before, after = rod_part_volume(None), rod_part_volume(1.5)
+    assert before < 0.9 * rod_below  # the basins leave the rod's top 10-15 % with the block
+    assert 0.95 * rod_below < after < 1.02 * rod_below  # within 2 cell layers of the block's underside
