@@ -218,6 +218,7 @@ def score(states: Path, weights: str | None, thresholds: list[float], max_parts:
     pipe, spacing, face_cuts, limit = merge_settings(weights, max_parts)
     below_claims, crease = merge_rule(pipe)
     thin_ends = thin_ends_setting(pipe)
+    thin_ends_first = thin_ends is not None and bool(pipe._setting("thin_ends_first", False))
     files = state_files(states)
     columns = {threshold: [] for threshold in thresholds}
     columns["true grouping"] = []
@@ -226,6 +227,9 @@ def score(states: Path, weights: str | None, thresholds: list[float], max_parts:
     for file in files:
         state, inside, truth, parts, turns = read_state(file, pipe.region_merger)
         start = regions.initial_regions(inside, spacing, face_cuts, AnchoredPolicy.min_part_cells)
+        thickness = None if thin_ends is None else regions.local_thickness(inside, start[1])
+        if thin_ends_first:  # the merge starts from these regions, and the true grouping groups them
+            start = regions.reclaimed_start(start, thickness, thin_ends)
         for threshold in thresholds:  # each merge starts from the same over-segmentation
             predicted = regions.merged_regions(inside, pipe.region_merger.probability, spacing, face_cuts, threshold,
                                                limit, AnchoredPolicy.min_part_cells, floor=int(state["claimed"]),
@@ -239,7 +243,7 @@ def score(states: Path, weights: str | None, thresholds: list[float], max_parts:
         if thin_ends is not None:
             grid = np.full(inside.shape, -1, np.int64)
             grid[inside] = grouped
-            reclaimed = regions.reclaim_thin_ends(grid, regions.local_thickness(inside, start[1]), *thin_ends)[inside]
+            reclaimed = regions.reclaim_thin_ends(grid, thickness, *thin_ends)[inside]
             columns["true grouping, thin ends reclaimed"].append(cell_scores(reclaimed, truth, parts))
     lines = [f"{len(files)} objects of {states}, part limit {limit}", "",
              "| threshold | part IoU | F1 | mean part-count error |", "|---|---|---|---|"]

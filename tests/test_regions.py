@@ -904,3 +904,29 @@ def test_the_anchored_loop_gives_a_rod_its_end_back_from_the_block_it_meets(pipe
     before, after = rod_part_volume(None), rod_part_volume(1.5)
     assert before < 0.9 * rod_below  # the basins leave the rod's top 10-15 % with the block
     assert 0.95 * rod_below < after < 1.02 * rod_below  # within 2 cell layers of the block's underside
+
+
+def test_thin_ends_first_merges_from_starting_regions_with_the_ends_reclaimed():
+    """With thin_ends_first the merger scores the pairs of the reclaimed starting regions (the rod's
+    basins reaching the slab), and the merged regions are those reclaimed once more; without it, the
+    pairs of the basins as they are."""
+    inside, truth = rod_under_slab()
+    start = regions.initial_regions(inside, 4, False, 8)
+    thickness = regions.local_thickness(inside, start[1])
+    reclaimed = regions.reclaimed_start(start, thickness, (1.5, 2.0))
+    assert not np.array_equal(reclaimed[0], start[0]) and reclaimed[1] is start[1]
+    assert np.array_equal(np.unique(reclaimed[0]), np.unique(start[0]))  # no starting region disappears
+    seen = []
+
+    def never(features):
+        seen.append(features)
+        return np.zeros(len(features))
+
+    for first, regions_scored in ((True, reclaimed), (False, start)):
+        seen.clear()
+        merged = regions.merged_regions(inside, never, 4, False, 0.5, None, 8, thin_ends=(1.5, 2.0), thin_ends_first=first)
+        graph = regions.RegionGraph.from_segments(*regions_scored)
+        expected = np.stack([graph.features(*pair) for pair in graph.contact])
+        assert np.allclose(seen[0], expected)
+        again = regions.by_decreasing_size(regions.reclaim_thin_ends(regions_scored[0], thickness, 1.5, 2.0))
+        assert np.array_equal(merged, again)  # nothing merged: the starting regions, reclaimed after the merge
