@@ -150,7 +150,11 @@ def thin_ends_setting(pipe) -> tuple[float, float] | None:
     if ratio is None:
         return None
     reach = pipe._setting("thin_end_reach", 2.0)
-    if not (float(ratio) >= 1.0 and 0.0 < float(reach) <= 16.0):
+    try:
+        in_range = float(ratio) >= 1.0 and 0.0 < float(reach) <= 16.0
+    except (TypeError, ValueError):
+        in_range = False
+    if not in_range:
         raise ConfigError(f"the model config's pipeline.thin_end_ratio {ratio!r} or thin_end_reach {reach!r} is "
                           "out of range; use a ratio of at least 1 and a reach in (0, 16] (thin-part radii)")
     return float(ratio), float(reach)

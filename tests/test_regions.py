@@ -868,9 +868,10 @@ def test_thin_end_settings_come_from_the_config_and_are_checked(pipe, monkeypatc
     assert thin_ends_setting(pipe) == (1.5, 2.0)
     monkeypatch.setitem(pipe.config.pipeline, "thin_end_reach", 3)
     assert thin_ends_setting(pipe) == (1.5, 3.0)
-    monkeypatch.setitem(pipe.config.pipeline, "thin_end_ratio", 0.5)
-    with pytest.raises(ConfigError, match="thin_end_ratio"):
-        thin_ends_setting(pipe)
+    for ratio in (0.5, "wide"):
+        monkeypatch.setitem(pipe.config.pipeline, "thin_end_ratio", ratio)
+        with pytest.raises(ConfigError, match="thin_end_ratio"):
+            thin_ends_setting(pipe)
 
 
 class MergeEqualThickness:
