@@ -142,10 +142,10 @@ def history_region_setting(pipe) -> str:
     return region
 
 
-def thin_ends_setting(pipe) -> tuple[float, float] | None:
-    """(ratio, reach) of ``regions.reclaim_thin_ends`` from the model config's ``pipeline.thin_end_ratio``
-    and ``thin_end_reach`` (default 2.0), or None where ``thin_end_ratio`` is absent (merged regions
-    keep the basins' boundaries). Its ``thin_ends_first`` applies them to the starting regions too."""
+def thin_ends_setting(pipe) -> regions.ThinEnds | None:
+    """``regions.ThinEnds`` from the model config's ``pipeline.thin_end_ratio``, ``thin_end_reach``
+    (default 2.0) and ``thin_ends_first`` (default off: only the merged regions get their ends back), or
+    None where ``thin_end_ratio`` is absent (merged regions keep the basins' boundaries)."""
     ratio = pipe._setting("thin_end_ratio", None)
     if ratio is None:
         return None
@@ -157,7 +157,7 @@ def thin_ends_setting(pipe) -> tuple[float, float] | None:
     if not in_range:
         raise ConfigError(f"the model config's pipeline.thin_end_ratio {ratio!r} or thin_end_reach {reach!r} is "
                           "out of range; use a ratio of at least 1 and a reach in (0, 16] (thin-part radii)")
-    return float(ratio), float(reach)
+    return regions.ThinEnds(float(ratio), float(reach), bool(pipe._setting("thin_ends_first", False)))
 
 
 def max_input_parts_setting(pipe) -> int:
@@ -464,7 +464,6 @@ class AnchoredPolicy(GeneratedPolicy):
                               f"{self.crease[1]!r} is out of range; use values in (0, pi) radians and [0, 1]")
         self.flush_part_height = float(pipe._setting("flush_part_height", 0.0))
         self.thin_ends = thin_ends_setting(pipe)
-        self.thin_ends_first = bool(pipe._setting("thin_ends_first", False))  # ... on the starting regions too
         self.flush_parts: list | None = None  # found on the input mesh when first needed
         self._input_pieces: tuple | None = None  # see input_pieces
         if not (0.0 < self.merge_threshold < 1.0 and 0.0 < self.merge_threshold_below_claims < 1.0
@@ -661,8 +660,7 @@ class AnchoredPolicy(GeneratedPolicy):
                                         threshold_below_floor=threshold_below_claims, crease=self.crease,
                                         turns=(regions.surface_turns(self.vertices, self.faces, self.inside)
                                                if self.reads_turns else None),
-                                        context=self.reads_context, thin_ends=self.thin_ends,
-                                        thin_ends_first=self.thin_ends_first)[self.inside]
+                                        context=self.reads_context, thin_ends=self.thin_ends)[self.inside]
         claims = labels[self.inside]
         count = int(merged.max()) + 1
         overlap = np.zeros((count, len(state.parts)), np.int64)

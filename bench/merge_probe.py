@@ -218,7 +218,6 @@ def score(states: Path, weights: str | None, thresholds: list[float], max_parts:
     pipe, spacing, face_cuts, limit = merge_settings(weights, max_parts)
     below_claims, crease = merge_rule(pipe)
     thin_ends = thin_ends_setting(pipe)
-    thin_ends_first = thin_ends is not None and bool(pipe._setting("thin_ends_first", False))
     files = state_files(states)
     columns = {threshold: [] for threshold in thresholds}
     columns["true grouping"] = []
@@ -228,22 +227,23 @@ def score(states: Path, weights: str | None, thresholds: list[float], max_parts:
         state, inside, truth, parts, turns = read_state(file, pipe.region_merger)
         start = regions.initial_regions(inside, spacing, face_cuts, AnchoredPolicy.min_part_cells)
         thickness = None if thin_ends is None else regions.local_thickness(inside, start[1])
-        if thin_ends_first:  # the merge starts from these regions, and the true grouping groups them
-            start = regions.reclaimed_start(start, thickness, thin_ends)
+        if thin_ends is not None and thin_ends.first:  # the merges start from these regions (reclaimed once
+            start = regions.reclaimed_start(start, thickness, thin_ends)  # here), the true grouping groups them
         for threshold in thresholds:  # each merge starts from the same over-segmentation
             predicted = regions.merged_regions(inside, pipe.region_merger.probability, spacing, face_cuts, threshold,
                                                limit, AnchoredPolicy.min_part_cells, floor=int(state["claimed"]),
                                                threshold_below_floor=max(threshold, below_claims), start=start,
                                                turns=turns, crease=crease,
                                                context=pipe.region_merger.reads_object_features,
-                                               thin_ends=thin_ends)
+                                               thin_ends=thin_ends and thin_ends._replace(first=False),
+                                               thickness=thickness)
             columns[threshold].append(cell_scores(predicted[inside], truth, parts))
         grouped = np.unique(true_grouping(start[0][inside], truth), return_inverse=True)[1].reshape(-1)
         columns["true grouping"].append(cell_scores(grouped, truth, parts))
         if thin_ends is not None:
             grid = np.full(inside.shape, -1, np.int64)
             grid[inside] = grouped
-            reclaimed = regions.reclaim_thin_ends(grid, thickness, *thin_ends)[inside]
+            reclaimed = regions.reclaim_thin_ends(grid, thickness, thin_ends.ratio, thin_ends.reach)[inside]
             columns["true grouping, thin ends reclaimed"].append(cell_scores(reclaimed, truth, parts))
     lines = [f"{len(files)} objects of {states}, part limit {limit}", "",
              "| threshold | part IoU | F1 | mean part-count error |", "|---|---|---|---|"]

@@ -865,9 +865,11 @@ def test_thin_end_settings_come_from_the_config_and_are_checked(pipe, monkeypatc
 
     assert thin_ends_setting(pipe) is None  # absent: merged regions keep the basins' boundaries
     monkeypatch.setitem(pipe.config.pipeline, "thin_end_ratio", 1.5)
-    assert thin_ends_setting(pipe) == (1.5, 2.0)
+    assert thin_ends_setting(pipe) == regions.ThinEnds(1.5, 2.0, first=False)
     monkeypatch.setitem(pipe.config.pipeline, "thin_end_reach", 3)
-    assert thin_ends_setting(pipe) == (1.5, 3.0)
+    assert thin_ends_setting(pipe) == regions.ThinEnds(1.5, 3.0, first=False)
+    monkeypatch.setitem(pipe.config.pipeline, "thin_ends_first", True)
+    assert thin_ends_setting(pipe).first
     for ratio in (0.5, "wide"):
         monkeypatch.setitem(pipe.config.pipeline, "thin_end_ratio", ratio)
         with pytest.raises(ConfigError, match="thin_end_ratio"):
@@ -914,7 +916,7 @@ def test_thin_ends_first_merges_from_starting_regions_with_the_ends_reclaimed():
     inside, truth = rod_under_slab()
     start = regions.initial_regions(inside, 4, False, 8)
     thickness = regions.local_thickness(inside, start[1])
-    reclaimed = regions.reclaimed_start(start, thickness, (1.5, 2.0))
+    reclaimed = regions.reclaimed_start(start, thickness, regions.ThinEnds(1.5, 2.0))
     assert not np.array_equal(reclaimed[0], start[0]) and reclaimed[1] is start[1]
     assert np.array_equal(np.unique(reclaimed[0]), np.unique(start[0]))  # no starting region disappears
     seen = []
@@ -925,9 +927,15 @@ def test_thin_ends_first_merges_from_starting_regions_with_the_ends_reclaimed():
 
     for first, regions_scored in ((True, reclaimed), (False, start)):
         seen.clear()
-        merged = regions.merged_regions(inside, never, 4, False, 0.5, None, 8, thin_ends=(1.5, 2.0), thin_ends_first=first)
+        merged = regions.merged_regions(inside, never, 4, False, 0.5, None, 8, thin_ends=regions.ThinEnds(1.5, 2.0, first))
         graph = regions.RegionGraph.from_segments(*regions_scored)
         expected = np.stack([graph.features(*pair) for pair in graph.contact])
         assert np.allclose(seen[0], expected)
         again = regions.by_decreasing_size(regions.reclaim_thin_ends(regions_scored[0], thickness, 1.5, 2.0))
         assert np.array_equal(merged, again)  # nothing merged: the starting regions, reclaimed after the merge
+        given = regions.merged_regions(inside, never, 4, False, 0.5, None, 8, thin_ends=regions.ThinEnds(1.5, 2.0, first),
+                                       thickness=thickness)
+        assert np.array_equal(given, merged)  # a caller's precomputed thickness is the one computed inside
+        uniform = regions.merged_regions(inside, never, 4, False, 0.5, None, 8, thin_ends=regions.ThinEnds(1.5, 2.0),
+                                         thickness=np.where(inside, 3.0, 0.0))
+        assert np.array_equal(uniform, regions.by_decreasing_size(start[0]))  # and it is used: one thickness, no end moves

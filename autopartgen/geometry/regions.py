@@ -41,6 +41,7 @@ of a voxel solid at any orientation.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from scipy import ndimage
@@ -125,6 +126,15 @@ def local_thickness(inside: np.ndarray, depth: np.ndarray) -> np.ndarray:
         covered = ndimage.distance_transform_edt(~centres) <= radius
         thickness[covered & inside] = radius
     return thickness
+
+
+class ThinEnds(NamedTuple):
+    """How :func:`merged_regions` gives thin parts their ends back (:func:`reclaim_thin_ends`): ``ratio``
+    and ``reach`` of that function; ``first``: also on the starting regions, before the merge
+    (:func:`reclaimed_start`), not only on the merged ones."""
+    ratio: float
+    reach: float
+    first: bool = False
 
 
 def reclaim_thin_ends(labels: np.ndarray, thickness: np.ndarray, ratio: float = 1.5, reach: float = 2.0,
@@ -624,20 +634,22 @@ def merged_regions(inside: np.ndarray, score, spacing: int, face_cuts: bool, thr
                    max_regions: int | None, min_cells: int, floor: int = 0,
                    threshold_below_floor: float | None = None, start: tuple | None = None,
                    turns: np.ndarray | None = None, crease: tuple[float, float] | None = None,
-                   context: bool = False, thin_ends: tuple[float, float] | None = None,
-                   thin_ends_first: bool = False) -> np.ndarray:
+                   context: bool = False, thin_ends: ThinEnds | None = None,
+                   thickness: np.ndarray | None = None) -> np.ndarray:
     """The anchored loop's regions of a solid, from cells to parts: :func:`initial_regions`, then
     :func:`merge_regions` with the other arguments. ``start``: :func:`initial_regions` of the same
     arguments when the caller already has it (merging several ways from one over-segmentation; it is
-    not modified). ``turns``: :func:`surface_turns` of the input mesh, read with ``crease`` (see
-    :func:`merge_regions`; None: creases play no part). ``context``: the pairs' features end with the
-    solid's :func:`object_features` (for a merger trained with them; needs ``turns``). ``thin_ends``:
-    (ratio, reach) of :func:`reclaim_thin_ends`, applied to the merged regions, and with
-    ``thin_ends_first`` to the starting regions too (:func:`reclaimed_start`); None: not applied.
+    not modified, and ``thin_ends.first`` is applied to it here). ``turns``: :func:`surface_turns` of the
+    input mesh, read with ``crease`` (see :func:`merge_regions`; None: creases play no part).
+    ``context``: the pairs' features end with the solid's :func:`object_features` (for a merger trained
+    with them; needs ``turns``). ``thin_ends``: :class:`ThinEnds`, applied to the merged regions (and
+    with ``first`` to the starting regions too); None: not applied. ``thickness``: the solid's
+    :func:`local_thickness` when the caller already has it (computed here when needed otherwise).
     Returns the (n, n, n) int32 grid of merged regions, 0..K-1 by decreasing size, -1 outside."""
     start = start or initial_regions(inside, spacing, face_cuts, min_cells)
-    thickness = None if thin_ends is None else local_thickness(inside, start[1])
-    if thin_ends is not None and thin_ends_first:
+    if thin_ends is not None and thickness is None:
+        thickness = local_thickness(inside, start[1])
+    if thin_ends is not None and thin_ends.first:
         start = reclaimed_start(start, thickness, thin_ends)
     segments, depth, sides = start
     graph = RegionGraph.from_segments(segments, depth, sides, turns, context)
@@ -646,15 +658,15 @@ def merged_regions(inside: np.ndarray, score, spacing: int, face_cuts: bool, thr
     merged = graph.label_grid(inside.shape)
     if thin_ends is None:
         return merged
-    return by_decreasing_size(reclaim_thin_ends(merged, thickness, *thin_ends))
+    return by_decreasing_size(reclaim_thin_ends(merged, thickness, thin_ends.ratio, thin_ends.reach))
 
 
-def reclaimed_start(start: tuple, thickness: np.ndarray, thin_ends: tuple[float, float]) -> tuple:
+def reclaimed_start(start: tuple, thickness: np.ndarray, thin_ends: ThinEnds) -> tuple:
     """:func:`initial_regions`' ``start`` (regions, depth, plane sides) with the thin regions' ends
-    reclaimed (:func:`reclaim_thin_ends` with ``thin_ends`` = (ratio, reach); ``thickness``: the solid's
+    reclaimed (:func:`reclaim_thin_ends` with ``thin_ends``' ratio and reach; ``thickness``: the solid's
     :func:`local_thickness`), so that the merge sees a leg's basin reach the body it joins."""
     segments, depth, sides = start
-    return by_decreasing_size(reclaim_thin_ends(segments, thickness, *thin_ends)), depth, sides
+    return by_decreasing_size(reclaim_thin_ends(segments, thickness, thin_ends.ratio, thin_ends.reach)), depth, sides
 
 
 def by_decreasing_size(labels: np.ndarray) -> np.ndarray:
