@@ -160,6 +160,24 @@ def thin_ends_setting(pipe) -> regions.ThinEnds | None:
     return regions.ThinEnds(float(ratio), float(reach), bool(pipe._setting("thin_ends_first", False)))
 
 
+def smaller_side_setting(pipe) -> regions.SmallerSide | None:
+    """``regions.SmallerSide`` from the model config's ``pipeline.smaller_side_layers`` and
+    ``smaller_side_ratio`` (default 2.0), or None where ``smaller_side_layers`` is absent (the interfaces
+    of the merged regions stay where the merge left them)."""
+    layers = pipe._setting("smaller_side_layers", None)
+    if layers is None:
+        return None
+    ratio = pipe._setting("smaller_side_ratio", 2.0)
+    try:
+        in_range = 0.0 < float(layers) <= 4.0 and float(ratio) >= 1.0
+    except (TypeError, ValueError):
+        in_range = False
+    if not in_range:
+        raise ConfigError(f"the model config's pipeline.smaller_side_layers {layers!r} or smaller_side_ratio "
+                          f"{ratio!r} is out of range; use layers in (0, 4] (anchor cells) and a ratio of at least 1")
+    return regions.SmallerSide(float(layers), float(ratio))
+
+
 def max_input_parts_setting(pipe) -> int:
     """The most parts a mesh input is cut into by the model config: its ``pipeline.max_input_parts``, else
     its ``max_parts`` (the most the DiT proposes)."""
@@ -464,6 +482,7 @@ class AnchoredPolicy(GeneratedPolicy):
                               f"{self.crease[1]!r} is out of range; use values in (0, pi) radians and [0, 1]")
         self.flush_part_height = float(pipe._setting("flush_part_height", 0.0))
         self.thin_ends = thin_ends_setting(pipe)
+        self.smaller_side = smaller_side_setting(pipe)
         self.flush_parts: list | None = None  # found on the input mesh when first needed
         self._input_pieces: tuple | None = None  # see input_pieces
         if not (0.0 < self.merge_threshold < 1.0 and 0.0 < self.merge_threshold_below_claims < 1.0
@@ -660,7 +679,8 @@ class AnchoredPolicy(GeneratedPolicy):
                                         threshold_below_floor=threshold_below_claims, crease=self.crease,
                                         turns=(regions.surface_turns(self.vertices, self.faces, self.inside)
                                                if self.reads_turns else None),
-                                        context=self.reads_context, thin_ends=self.thin_ends)[self.inside]
+                                        context=self.reads_context, thin_ends=self.thin_ends,
+                                        smaller_side=self.smaller_side)[self.inside]
         claims = labels[self.inside]
         count = int(merged.max()) + 1
         overlap = np.zeros((count, len(state.parts)), np.int64)

@@ -213,11 +213,11 @@ def read_state(file: Path, merger) -> tuple[dict, np.ndarray, np.ndarray, int, n
 
 def score(states: Path, weights: str | None, thresholds: list[float], max_parts: int | None) -> str:
     from autopartgen.geometry import regions
-    from autopartgen.part_loop import AnchoredPolicy, thin_ends_setting
+    from autopartgen.part_loop import AnchoredPolicy, smaller_side_setting, thin_ends_setting
 
     pipe, spacing, face_cuts, limit = merge_settings(weights, max_parts)
     below_claims, crease = merge_rule(pipe)
-    thin_ends = thin_ends_setting(pipe)
+    thin_ends, smaller_side = thin_ends_setting(pipe), smaller_side_setting(pipe)
     files = state_files(states)
     columns = {threshold: [] for threshold in thresholds}
     columns["true grouping"] = []
@@ -236,7 +236,7 @@ def score(states: Path, weights: str | None, thresholds: list[float], max_parts:
                                                turns=turns, crease=crease,
                                                context=pipe.region_merger.reads_object_features,
                                                thin_ends=thin_ends and thin_ends._replace(first=False),
-                                               thickness=thickness)
+                                               thickness=thickness, smaller_side=smaller_side)
             columns[threshold].append(cell_scores(predicted[inside], truth, parts))
         grouped = np.unique(true_grouping(start[0][inside], truth), return_inverse=True)[1].reshape(-1)
         columns["true grouping"].append(cell_scores(grouped, truth, parts))

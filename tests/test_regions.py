@@ -939,3 +939,66 @@ def test_thin_ends_first_merges_from_starting_regions_with_the_ends_reclaimed():
         uniform = regions.merged_regions(inside, never, 4, False, 0.5, None, 8, thin_ends=regions.ThinEnds(1.5, 2.0),
                                          thickness=np.where(inside, 3.0, 0.0))
         assert np.array_equal(uniform, regions.by_decreasing_size(start[0]))  # and it is used: one thickness, no end moves
+
+
+def test_interfaces_go_to_the_smaller_region_against_a_brute_force():
+    """Smallest region first, every cell of a region at least ``ratio`` x larger within ``layers`` (Euclidean,
+    cell centres) of the region's own cells moves to it, each cell once: checked by pairwise distances."""
+    rng = np.random.default_rng(3)
+    inside = ndimage.gaussian_filter(rng.random((18, 18, 18)), 2) > 0.5
+    seeds, _ = ndimage.label(rng.random(inside.shape) < 0.004)
+    from skimage.segmentation import watershed
+
+    labels = np.where(inside, watershed(np.zeros(inside.shape), seeds, mask=inside) - 1, -1)
+    labels = regions.by_decreasing_size(labels)  # no empty region
+    for layers, ratio in ((1.0, 2.0), (1.5, 1.2)):
+        expected, moved = labels.copy(), set()
+        sizes = np.bincount(labels[labels >= 0])
+        for region in np.argsort(sizes, kind="stable"):
+            own = np.argwhere(labels == region)
+            for cell in np.argwhere((labels >= 0) & (labels != region)):
+                if (tuple(cell) not in moved and sizes[labels[tuple(cell)]] >= ratio * sizes[region]
+                        and np.min(np.linalg.norm(own - cell, axis=1)) <= layers):
+                    expected[tuple(cell)] = region
+                    moved.add(tuple(cell))
+        result = regions.give_interfaces_to_smaller(labels, layers, ratio)
+        assert moved and np.array_equal(result, expected)
+
+
+def test_a_rod_takes_one_layer_of_the_slab_it_meets_and_equal_regions_keep_their_boundary():
+    inside, truth = rod_under_slab()
+    result = regions.give_interfaces_to_smaller(truth, layers=1.0, ratio=2.0)
+    rod_top = (truth == 1) & (np.arange(40)[None, :, None] == 19)
+    gained = (result == 1) & (truth == 0)
+    assert gained.sum() == rod_top.sum()  # the slab's cells right above the rod's top face, nothing else
+    assert np.array_equal(np.argwhere(gained)[:, [0, 2]], np.argwhere(rod_top)[:, [0, 2]])
+    assert (np.argwhere(gained)[:, 1] == 20).all()
+    assert not ((result == 0) & (truth == 1)).any() and np.array_equal(result < 0, truth < 0)
+    x = np.arange(40)[:, None, None]
+    slab_halves = np.where(truth == 0, (x >= 20).astype(int) + np.zeros_like(truth), -1)  # 12 x 10 x 24 each
+    assert np.array_equal(regions.give_interfaces_to_smaller(slab_halves, 1.0, 2.0), slab_halves)
+    assert not np.array_equal(regions.give_interfaces_to_smaller(slab_halves, 1.0, 1.0), slab_halves)
+
+
+def test_merged_regions_move_interfaces_to_the_smaller_region_last():
+    inside, _ = rod_under_slab()
+    rule, side = regions.ThinEnds(1.5, 2.0), regions.SmallerSide(1.0, 2.0)
+    never = lambda features: np.zeros(len(features))  # noqa: E731
+    reclaimed = regions.merged_regions(inside, never, 4, False, 0.5, None, 8, thin_ends=rule)
+    both = regions.merged_regions(inside, never, 4, False, 0.5, None, 8, thin_ends=rule, smaller_side=side)
+    expected = regions.by_decreasing_size(regions.give_interfaces_to_smaller(reclaimed, 1.0, 2.0))
+    assert not np.array_equal(both, reclaimed) and np.array_equal(both, expected)
+
+
+def test_smaller_side_settings_come_from_the_config_and_are_checked(pipe, monkeypatch):  # noqa: F811
+    from autopartgen.part_loop import smaller_side_setting
+
+    assert smaller_side_setting(pipe) is None  # absent: interfaces stay where the merge left them
+    monkeypatch.setitem(pipe.config.pipeline, "smaller_side_layers", 1)
+    assert smaller_side_setting(pipe) == regions.SmallerSide(1.0, 2.0)
+    monkeypatch.setitem(pipe.config.pipeline, "smaller_side_ratio", 3)
+    assert smaller_side_setting(pipe) == regions.SmallerSide(1.0, 3.0)
+    for layers in (0, 5, "one"):
+        monkeypatch.setitem(pipe.config.pipeline, "smaller_side_layers", layers)
+        with pytest.raises(ConfigError, match="smaller_side_layers"):
+            smaller_side_setting(pipe)

@@ -635,7 +635,7 @@ def merged_regions(inside: np.ndarray, score, spacing: int, face_cuts: bool, thr
                    threshold_below_floor: float | None = None, start: tuple | None = None,
                    turns: np.ndarray | None = None, crease: tuple[float, float] | None = None,
                    context: bool = False, thin_ends: ThinEnds | None = None,
-                   thickness: np.ndarray | None = None) -> np.ndarray:
+                   thickness: np.ndarray | None = None, smaller_side: SmallerSide | None = None) -> np.ndarray:
     """The anchored loop's regions of a solid, from cells to parts: :func:`initial_regions`, then
     :func:`merge_regions` with the other arguments. ``start``: :func:`initial_regions` of the same
     arguments when the caller already has it (merging several ways from one over-segmentation; it is
@@ -645,6 +645,7 @@ def merged_regions(inside: np.ndarray, score, spacing: int, face_cuts: bool, thr
     with them; needs ``turns``). ``thin_ends``: :class:`ThinEnds`, applied to the merged regions (and
     with ``first`` to the starting regions too); None: not applied. ``thickness``: the solid's
     :func:`local_thickness` when the caller already has it (computed here when needed otherwise).
+    ``smaller_side``: :class:`SmallerSide`, applied last (:func:`give_interfaces_to_smaller`); None: not.
     Returns the (n, n, n) int32 grid of merged regions, 0..K-1 by decreasing size, -1 outside."""
     start = start or initial_regions(inside, spacing, face_cuts, min_cells)
     if thin_ends is not None and thickness is None:
@@ -656,9 +657,11 @@ def merged_regions(inside: np.ndarray, score, spacing: int, face_cuts: bool, thr
     merge_regions(graph, score, threshold, max_regions, min_cells, floor=floor,
                   threshold_below_floor=threshold_below_floor, crease=crease if turns is not None else None)
     merged = graph.label_grid(inside.shape)
-    if thin_ends is None:
-        return merged
-    return by_decreasing_size(reclaim_thin_ends(merged, thickness, thin_ends.ratio, thin_ends.reach))
+    if thin_ends is not None:
+        merged = by_decreasing_size(reclaim_thin_ends(merged, thickness, thin_ends.ratio, thin_ends.reach))
+    if smaller_side is not None:
+        merged = by_decreasing_size(give_interfaces_to_smaller(merged, smaller_side.layers, smaller_side.ratio))
+    return merged
 
 
 def reclaimed_start(start: tuple, thickness: np.ndarray, thin_ends: ThinEnds) -> tuple:
@@ -667,6 +670,44 @@ def reclaimed_start(start: tuple, thickness: np.ndarray, thin_ends: ThinEnds) ->
     :func:`local_thickness`), so that the merge sees a leg's basin reach the body it joins."""
     segments, depth, sides = start
     return by_decreasing_size(reclaim_thin_ends(segments, thickness, thin_ends.ratio, thin_ends.reach)), depth, sides
+
+
+class SmallerSide(NamedTuple):
+    """How :func:`merged_regions` moves the interface of two touching regions of unequal volume
+    (:func:`give_interfaces_to_smaller`): ``layers`` cell layers, where the other region holds at least
+    ``ratio`` x the volume."""
+    layers: float
+    ratio: float
+
+
+def give_interfaces_to_smaller(labels: np.ndarray, layers: float = 1.0, ratio: float = 2.0) -> np.ndarray:
+    """``labels`` ((n, n, n) int regions, -1 outside) with each region, smallest first, taking the cells of
+    touching regions at least ``ratio`` x its volume that lie within ``layers`` cells of it (each cell moves
+    once). Returns a new grid.
+
+    Where two parts meet inside a fused solid, which of them owns the cells at the interface is
+    ambiguous: their real volumes overlap there (a leg set into a seat, links sharing a joint), and the
+    ground truth (the smallest part wins, as the training labels cells) and the amodal part IoU both favour
+    the smaller part, whose IoU loses more per cell. On 200 held-out corpus objects, the merged regions'
+    cell part IoU gains +0.0065 from one layer (129 objects up, 62 down; MODEL_CARD, session 27)."""
+    result = labels.copy()
+    sizes = np.bincount(labels[labels >= 0])
+    moved = np.zeros(labels.shape, bool)
+    boxes = ndimage.find_objects(labels + 1, len(sizes))
+    reach = int(np.ceil(layers)) + 1
+    for region in np.argsort(sizes, kind="stable"):
+        if boxes[region] is None:
+            continue
+        crop = tuple(slice(max(box.start - reach, 0), box.stop + reach) for box in boxes[region])
+        near = labels[crop]
+        own = near == region
+        within = ndimage.distance_transform_edt(~own) <= layers
+        larger = np.zeros(len(sizes) + 1, bool)
+        larger[:-1] = sizes >= ratio * sizes[region]
+        take = within & larger[near] & ~moved[crop]  # near -1 (outside) reads larger[-1]: False
+        result[crop][take] = region
+        moved[crop] |= take
+    return result
 
 
 def by_decreasing_size(labels: np.ndarray) -> np.ndarray:
