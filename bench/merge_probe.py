@@ -218,6 +218,8 @@ def score(states: Path, weights: str | None, thresholds: list[float], max_parts:
     pipe, spacing, face_cuts, limit = merge_settings(weights, max_parts)
     below_claims, crease = merge_rule(pipe)
     thin_ends, smaller_side = thin_ends_setting(pipe), smaller_side_setting(pipe)
+    # with thin_ends.first the starting regions are reclaimed once per object below, not in every merge
+    after_merge = None if thin_ends is None else thin_ends._replace(first=False)
     files = state_files(states)
     columns = {threshold: [] for threshold in thresholds}
     columns["true grouping"] = []
@@ -235,7 +237,7 @@ def score(states: Path, weights: str | None, thresholds: list[float], max_parts:
                                                threshold_below_floor=max(threshold, below_claims), start=start,
                                                turns=turns, crease=crease,
                                                context=pipe.region_merger.reads_object_features,
-                                               thin_ends=thin_ends and thin_ends._replace(first=False),
+                                               thin_ends=after_merge,
                                                thickness=thickness, smaller_side=smaller_side)
             columns[threshold].append(cell_scores(predicted[inside], truth, parts))
         grouped = np.unique(true_grouping(start[0][inside], truth), return_inverse=True)[1].reshape(-1)

@@ -657,11 +657,13 @@ def merged_regions(inside: np.ndarray, score, spacing: int, face_cuts: bool, thr
     merge_regions(graph, score, threshold, max_regions, min_cells, floor=floor,
                   threshold_below_floor=threshold_below_floor, crease=crease if turns is not None else None)
     merged = graph.label_grid(inside.shape)
+    if thin_ends is None and smaller_side is None:
+        return merged
     if thin_ends is not None:
-        merged = by_decreasing_size(reclaim_thin_ends(merged, thickness, thin_ends.ratio, thin_ends.reach))
-    if smaller_side is not None:
-        merged = by_decreasing_size(give_interfaces_to_smaller(merged, smaller_side.layers, smaller_side.ratio))
-    return merged
+        merged = reclaim_thin_ends(merged, thickness, thin_ends.ratio, thin_ends.reach)
+    if smaller_side is not None:  # reads region volumes, not their order: one renumbering below serves both
+        merged = give_interfaces_to_smaller(merged, smaller_side.layers, smaller_side.ratio)
+    return by_decreasing_size(merged)
 
 
 def reclaimed_start(start: tuple, thickness: np.ndarray, thin_ends: ThinEnds) -> tuple:
