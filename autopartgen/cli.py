@@ -94,5 +94,14 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
+def worker_signals() -> None:
+    """Initializer of a command's worker processes: Ctrl-C is the parent's to handle, and the parent's
+    terminate() (SIGTERM, as a pool sends its workers when it closes) ends the worker quietly. A forked
+    worker would otherwise inherit :func:`_sigterm_as_interrupt`'s handler and print a KeyboardInterrupt
+    traceback as the pool shuts down."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 if __name__ == "__main__":
     raise SystemExit(main())

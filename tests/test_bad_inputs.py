@@ -222,3 +222,38 @@ def test_sigterm_during_a_run_leaves_no_folder_and_no_temporary_files(model_dir,
     assert process.returncode == 130, error
     assert error.strip().splitlines()[-1] == "autopartgen: interrupted"
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def _sleep_after(initializer, ready) -> None:
+    if initializer is not None:
+        initializer()
+    ready.set()
+    import time
+
+    time.sleep(60)
+
+
+@pytest.mark.parametrize("initializer_name, exit_code", [("worker_signals", -15), (None, 1)])
+def test_forked_workers_of_a_command_end_quietly_on_sigterm(initializer_name, exit_code):
+    # A command turns SIGTERM into KeyboardInterrupt; the workers it forks (data generate, prep, eval) inherit
+    # that, so a pool closing (terminate() sends SIGTERM) printed a traceback per worker. With
+    # cli.worker_signals as their initializer they end by the signal (exit -15); without it (the control)
+    # the inherited handler raises in the worker (exit 1).
+    import multiprocessing
+    import os
+    import signal
+
+    from autopartgen import cli
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    context = multiprocessing.get_context("fork")
+    ready = context.Event()
+    with cli._sigterm_as_interrupt():
+        initializer = getattr(cli, initializer_name) if initializer_name else None
+        worker = context.Process(target=_sleep_after, args=(initializer, ready))
+        worker.start()
+    assert ready.wait(30)
+    os.kill(worker.pid, signal.SIGTERM)
+    worker.join(30)
+    assert worker.exitcode == exit_code

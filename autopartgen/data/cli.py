@@ -58,8 +58,10 @@ def run_generate(args) -> int:
             results.append(job(seed))
             bar.update()
     else:
+        from autopartgen.cli import worker_signals
+
         ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-        with ctx.Pool(args.workers) as pool:
+        with ctx.Pool(args.workers, initializer=worker_signals) as pool:
             for record in pool.imap_unordered(job, seeds, chunksize=max(1, min(8, len(seeds) // (4 * args.workers)))):
                 results.append(record)
                 bar.update()

@@ -327,16 +327,6 @@ def matched_colour_index(iou: np.ndarray) -> list[int]:
     return index
 
 
-def _worker_signals() -> None:
-    """In an evaluation worker: Ctrl-C is the parent's to handle, and the parent's terminate() (SIGTERM)
-    ends the worker quietly (a forked worker would otherwise inherit the CLI's SIGTERM -> KeyboardInterrupt
-    and print a traceback)."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 def _evaluate_job(job: tuple) -> tuple:
     """(index, object_dir, method_names, settings, keep_parts) -> (index, rows, gallery): a pool task."""
     index, *arguments = job
@@ -540,12 +530,14 @@ def run_eval(data_dir: Path | str, out_dir: Path | str, method_names: Sequence[s
     else:
         import multiprocessing
 
+        from autopartgen.cli import worker_signals
+
         context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
         jobs = [(index, objects[index], names, settings, index < gallery_count) for index, names in todo.items()]
         # multiprocessing.Pool rather than ProcessPoolExecutor: leaving the block on an interrupt (Ctrl-C, or
         # SIGTERM, which the CLI turns into one) terminates the workers, where the executor's shutdown would
         # wait for every queued object to be scored first (minutes for a long run).
-        with context.Pool(workers, initializer=_worker_signals) as pool:
+        with context.Pool(workers, initializer=worker_signals) as pool:
             for index, rows, kept in pool.imap_unordered(_evaluate_job, jobs):
                 finished(index, rows, kept)
     bar.close()

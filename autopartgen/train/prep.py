@@ -255,8 +255,10 @@ def prepare_dataset(data_dir: Path, config, workers: int = 1, progress: bool = T
                 failures += [f"{name}: {error}"] if error else []
                 bar.update()
         else:
+            from autopartgen.cli import worker_signals
+
             ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-            with ctx.Pool(workers) as pool:
+            with ctx.Pool(workers, initializer=worker_signals) as pool:
                 for name, error in pool.imap_unordered(job, todo, chunksize=4):
                     failures += [f"{name}: {error}"] if error else []
                     bar.update()
