@@ -1002,3 +1002,24 @@ def test_smaller_side_settings_come_from_the_config_and_are_checked(pipe, monkey
         monkeypatch.setitem(pipe.config.pipeline, "smaller_side_layers", layers)
         with pytest.raises(ConfigError, match="smaller_side_layers"):
             smaller_side_setting(pipe)
+
+
+def test_merger_training_walks_start_from_reclaimed_regions_when_the_pipeline_does():
+    """With ``thin_ends_first`` (as the config's ``thin_ends_first`` makes the pipeline merge from the reclaimed
+    basins), the training walk's first rows are the pairs of the reclaimed basins; without it, of the basins
+    as they are (the two differ on a rod under a slab: the rod's basin reaches the slab only when reclaimed)."""
+    from autopartgen.train.region_merger import solid_examples
+
+    inside, truth = rod_under_slab()
+    depth = regions.depth_field(inside)
+    basins = regions.basin_segments(inside, depth, 4)
+    reclaimed = regions.by_decreasing_size(regions.reclaim_thin_ends(basins, regions.local_thickness(inside, depth),
+                                                                     1.5, 2.0))
+    assert not np.array_equal(reclaimed, basins)
+    for setting, segments in (((1.5, 2.0), reclaimed), (None, basins)):
+        features, labels = solid_examples(inside, truth, 4, seed=0, thin_ends_first=setting)
+        graph = regions.RegionGraph.from_segments(segments, depth)
+        expected = np.stack([graph.features(*pair) for pair in graph.contact])
+        assert np.allclose(features[:len(expected)], expected)  # every starting pair, recorded first
+        parts = {r: regions.plurality_part(graph, r, truth) for r in graph.alive}
+        assert np.array_equal(labels[:len(expected)], [float(parts[a] == parts[b]) for a, b in graph.contact])

@@ -13,8 +13,10 @@ MODEL_CARD). ``--creases`` adds how the fused surface turns along each interface
 (``regions.CREASE_FEATURE_NAMES``), and ``--context`` after them what kind of solid the pair lies in
 (``regions.OBJECT_FEATURE_NAMES``, the same for all pairs of an object; measured, not shipped: MODEL_CARD,
 session 24); ``--members K`` fits K seeds and ships their mean (measured no better than one seed on val
-and worse on real-val-2: MODEL_CARD, session 22). No network runs here (the features
-read only the solid and its surface), so this takes about a second per object (about two with face cuts).
+and worse on real-val-2: MODEL_CARD, session 22). With the model config's ``thin_ends_first`` the walks
+start from the basins with their thin ends reclaimed, as the pipeline merges them (MODEL_CARD, session 28).
+No network runs here (the features read only the solid and its surface), so this takes about a second per
+object (about two with face cuts).
 Writes a model folder: the input model plus ``region_merger.safetensors`` and its config entries.
 
     autopartgen train region-merger --data DATA --out runs/merger [--weights MODEL] [--limit N] [--workers 2]
@@ -70,7 +72,8 @@ def object_solid(object_dir: Path, grid: int, surface_samples: int, seed: int
 
 def solid_examples(inside: np.ndarray, truth: np.ndarray, spacing: int, seed: int,
                    merger: RegionMerger | None = None, face_cuts: bool = False,
-                   turns: np.ndarray | None = None, context: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                   turns: np.ndarray | None = None, context: bool = False,
+                   thin_ends_first: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Pair features and labels of one solid (:func:`object_solid`): (P, F), (P,) 0/1, F the shape
     features, plus the crease features when ``turns`` (the solid's surface turns) are given, plus the
     object features with ``context`` (needs ``turns``).
@@ -79,24 +82,34 @@ def solid_examples(inside: np.ndarray, truth: np.ndarray, spacing: int, seed: in
     walks of true merges (``regions.oracle_pairs``, seeded) over the basins, and with ``face_cuts`` also
     over the basins cut by the solid's face planes (the regions the pipeline starts from; both walks, so
     the merger also learns solids without flat faces, where the two coincide). With a merger, from the
-    walk the merger itself takes from the pipeline's regions (``regions.merger_walk_pairs``). A solid
-    with a cell no part holds gives no examples."""
+    walk the merger itself takes from the pipeline's regions (``regions.merger_walk_pairs``).
+    ``thin_ends_first``: ``(ratio, reach)`` of ``regions.reclaim_thin_ends``, applied to each walk's starting
+    regions as the pipeline applies it before its merge (config ``thin_ends_first``), so the merger learns
+    the regions it will be given. A solid with a cell no part holds gives no examples."""
     if not inside.any() or (truth[inside] < 0).any():
         width = (regions.NUM_FEATURES + (0 if turns is None else len(regions.CREASE_FEATURE_NAMES))
                  + (len(regions.OBJECT_FEATURE_NAMES) if context else 0))
         return np.zeros((0, width)), np.zeros(0)  # as wide as the other objects' rows: they are stacked
     depth = regions.depth_field(inside)
+    thickness = None if thin_ends_first is None else regions.local_thickness(inside, depth)
+
+    def start(segments: np.ndarray) -> np.ndarray:  # the regions a walk starts from
+        if thin_ends_first is None:
+            return segments
+        return regions.by_decreasing_size(regions.reclaim_thin_ends(segments, thickness, *thin_ends_first))
+
     if merger is not None:
         segments, sides = regions.over_segment(inside, depth, spacing, face_cuts)
-        return regions.merger_walk_pairs(regions.RegionGraph.from_segments(segments, depth, sides, turns, context),
-                                         truth, merger.probability)
+        return regions.merger_walk_pairs(
+            regions.RegionGraph.from_segments(start(segments), depth, sides, turns, context), truth, merger.probability)
     basins = regions.basin_segments(inside, depth, spacing)
-    walks = [regions.oracle_pairs(regions.RegionGraph.from_segments(basins, depth, None, turns, context), truth,
+    walks = [regions.oracle_pairs(regions.RegionGraph.from_segments(start(basins), depth, None, turns, context), truth,
                                   np.random.default_rng(seed))]
     if face_cuts:  # the same basins, cut (not computed again)
         segments, sides = regions.face_cut(inside, basins)
-        walks.append(regions.oracle_pairs(regions.RegionGraph.from_segments(segments, depth, sides, turns, context),
-                                          truth, np.random.default_rng(seed + 1)))
+        walks.append(regions.oracle_pairs(
+            regions.RegionGraph.from_segments(start(segments), depth, sides, turns, context), truth,
+            np.random.default_rng(seed + 1)))
     return np.concatenate([features for features, _ in walks]), np.concatenate([labels for _, labels in walks])
 
 
@@ -200,7 +213,7 @@ def _collect_one(job) -> str:
                                       "turns": turns[:, inside]})  # the inside cells' turns only: small
     features, labels = solid_examples(inside, truth, settings["spacing"], seed, _WORKER["merger"],
                                       settings["face_cuts"], turns if creases else None,
-                                      settings.get("context", False))
+                                      settings.get("context", False), settings.get("thin_ends_first"))
     if not len(labels):
         logger.warning("region pairs: %s: no part holds some cell of the input; skipped", Path(object_dir).name)
     write_npz(Path(pair_cache), {"features": features, "labels": labels})
@@ -281,6 +294,7 @@ def select_objects(object_dirs: list, every: int, offsets) -> list:
 def train_region_merger(args: argparse.Namespace) -> int:
     from autopartgen.api import load_pipeline
     from autopartgen.data.dataset import list_objects
+    from autopartgen.part_loop import thin_ends_setting
 
     object_dirs = select_objects(list_objects(args.data), max(args.every, 1), args.offset)[: args.limit]
     if not object_dirs:
@@ -298,6 +312,9 @@ def train_region_merger(args: argparse.Namespace) -> int:
         settings["creases"] = True
     if args.context:
         settings["context"] = True
+    thin_ends = thin_ends_setting(pipe)
+    if thin_ends is not None and thin_ends.first:  # recorded only when on, as above
+        settings["thin_ends_first"] = [thin_ends.ratio, thin_ends.reach]
     out = Path(args.out)
     check_example_settings(out, settings, args.seed)
     features, labels, merger = [], [], None
