@@ -2,7 +2,7 @@
 
     python bench/merge_probe.py dump --data DATA --out STATES [--weights DIR] [--shard 0/2]
     python bench/merge_probe.py solids --data DATA --out STATES [--every 3 --offset 1 2] [--cache RUN]
-    python bench/merge_probe.py score STATES [--weights DIR] [--thresholds 0.6,0.9] [--max-parts 16]
+    python bench/merge_probe.py score STATES [--weights DIR] [--thresholds 0.6,0.9] [--max-parts 16] [--per-object CSV]
     python bench/merge_probe.py stops STATES [--weights DIR] [--thresholds 0.5,0.6,0.7] [--max-parts 16]
     python bench/merge_probe.py errors STATES [--weights DIR] [--threshold 0.6] [--max-parts 16]
 
@@ -27,7 +27,9 @@ saved states with the region merger of ``--weights`` (default: the shipped model
 ``t`` (``t`` above the claimed count, ``max(t, merge_threshold_below_claims)`` below it), and prints one
 markdown row per threshold: cell-level matched-part IoU and F1 at IoU 0.5 (``eval/metrics.part_scores``
 on the cells of the solid rather than on the cut meshes, so the values differ a little from `eval`'s) and
-the mean part-count error. The cut, slivers and whole pieces that follow the merge are not replayed.
+the mean part-count error; ``--per-object CSV`` also writes each object's numbers per row (state, row,
+part IoU, F1, predicted and true part counts), so that two runs on the same states can be paired. The cut,
+slivers and whole pieces that follow the merge are not replayed.
 A last row, "true grouping", gives each region the merge starts from (``regions.initial_regions``) to
 the ground-truth part holding most of its cells: the best any merger can do with those regions, so the
 gap between it and a threshold's row is the merger's, the rest the over-segmentation's.
@@ -211,7 +213,8 @@ def read_state(file: Path, merger) -> tuple[dict, np.ndarray, np.ndarray, int, n
     return state, inside, truth, parts, turns
 
 
-def score(states: Path, weights: str | None, thresholds: list[float], max_parts: int | None) -> str:
+def score(states: Path, weights: str | None, thresholds: list[float], max_parts: int | None,
+          per_object: Path | None = None) -> str:
     from autopartgen.geometry import regions
     from autopartgen.part_loop import AnchoredPolicy, smaller_side_setting, thin_ends_setting
 
@@ -247,6 +250,8 @@ def score(states: Path, weights: str | None, thresholds: list[float], max_parts:
             grid[inside] = grouped
             reclaimed = regions.reclaim_thin_ends(grid, thickness, thin_ends.ratio, thin_ends.reach)[inside]
             columns["true grouping, thin ends reclaimed"].append(cell_scores(reclaimed, truth, parts))
+    if per_object is not None:
+        write_per_object(per_object, [file.stem for file in files], columns)
     lines = [f"{len(files)} objects of {states}, part limit {limit}", "",
              "| threshold | part IoU | F1 | mean part-count error |", "|---|---|---|---|"]
     for name, scores in columns.items():
@@ -254,6 +259,23 @@ def score(states: Path, weights: str | None, thresholds: list[float], max_parts:
         label = f"{name:g}" if isinstance(name, float) else name
         lines.append(f"| {label} | {iou:.3f} | {f1:.3f} | {count_error:+.2f} |")
     return "\n".join(lines)
+
+
+def write_per_object(path: Path, names: list[str], columns: dict) -> None:
+    """``columns`` (row name -> one ``cell_scores`` dict per object, in the order of ``names``) as a CSV of
+    one line per object and row, written whole (a temporary file renamed over ``path``)."""
+    import csv
+
+    temporary = path.with_name(path.name + ".partial")
+    with temporary.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["state", "row", "part_iou", "f1", "n_pred", "n_gt"])
+        for row, scores in columns.items():
+            label = f"{row:g}" if isinstance(row, float) else row
+            for name, value in zip(names, scores):
+                writer.writerow([name, label, f"{value['part_iou']:.6f}", f"{value['f1']:.6f}",
+                                 int(value["n_pred"]), int(value["n_gt"])])
+    temporary.replace(path)
 
 
 def merge_path(inside: np.ndarray, score, spacing: int, face_cuts: bool, min_cells: int,
@@ -412,6 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     scoring.add_argument("--weights", default=None)
     scoring.add_argument("--thresholds", default="0.6")
     scoring.add_argument("--max-parts", type=int, default=None)
+    scoring.add_argument("--per-object", type=Path, default=None, help="also write each object's numbers to this CSV")
     stopping = commands.add_parser("stops", help="where to stop merging: thresholds, the true count, oracles")
     stopping.add_argument("states", type=Path)
     stopping.add_argument("--weights", default=None)
@@ -434,7 +457,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "stops":
         print(stops(args.states, args.weights, [float(t) for t in args.thresholds.split(",")], args.max_parts))
     else:
-        print(score(args.states, args.weights, [float(t) for t in args.thresholds.split(",")], args.max_parts))
+        print(score(args.states, args.weights, [float(t) for t in args.thresholds.split(",")], args.max_parts,
+                    args.per_object))
     return 0
 
 

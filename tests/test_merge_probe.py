@@ -39,8 +39,17 @@ def test_score_replays_the_merge_and_reports_the_true_grouping(tmp_path, bench_s
         probe.score(tmp_path, None, [0.6], None)
     # a voxel solid has no mesh: its turns are zero (no surface folds anywhere)
     np.savez_compressed(tmp_path / "box_with_door.npz", turns=np.zeros((3, int(inside.sum())), np.float32), **state)
-    rows = table_rows(probe.score(tmp_path, None, [0.6, 1.0], None))
+    rows = table_rows(probe.score(tmp_path, None, [0.6, 1.0], None, per_object=tmp_path / "objects.csv"))
     assert set(rows) == {"0.6", "1", "true grouping", "true grouping, thin ends reclaimed"}  # the shipped config's
+    # the per-object CSV: one line per object and row, the table's means of one object
+    import csv
+
+    lines = list(csv.DictReader((tmp_path / "objects.csv").open()))
+    assert [line["row"] for line in lines] == list(rows) and {line["state"] for line in lines} == {"box_with_door"}
+    for line in lines:
+        assert float(line["part_iou"]) == pytest.approx(rows[line["row"]][0], abs=5e-4)
+        assert float(line["f1"]) == pytest.approx(rows[line["row"]][1], abs=5e-4)
+        assert int(line["n_pred"]) - int(line["n_gt"]) == pytest.approx(rows[line["row"]][2], abs=5e-3)
 
     # the true grouping by hand: each starting region to the part holding most of its cells
     pipe = _pipeline(None)
