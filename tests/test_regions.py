@@ -1016,7 +1016,7 @@ def test_merger_training_walks_start_from_reclaimed_regions_when_the_pipeline_do
     reclaimed = regions.by_decreasing_size(regions.reclaim_thin_ends(basins, regions.local_thickness(inside, depth),
                                                                      1.5, 2.0))
     assert not np.array_equal(reclaimed, basins)
-    for setting, segments in (((1.5, 2.0), reclaimed), (None, basins)):
+    for setting, segments in ((regions.ThinEnds(1.5, 2.0, first=True), reclaimed), (None, basins)):
         features, labels = solid_examples(inside, truth, 4, seed=0, thin_ends_first=setting)
         graph = regions.RegionGraph.from_segments(segments, depth)
         expected = np.stack([graph.features(*pair) for pair in graph.contact])

@@ -73,7 +73,7 @@ def object_solid(object_dir: Path, grid: int, surface_samples: int, seed: int
 def solid_examples(inside: np.ndarray, truth: np.ndarray, spacing: int, seed: int,
                    merger: RegionMerger | None = None, face_cuts: bool = False,
                    turns: np.ndarray | None = None, context: bool = False,
-                   thin_ends_first: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   thin_ends_first: regions.ThinEnds | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Pair features and labels of one solid (:func:`object_solid`): (P, F), (P,) 0/1, F the shape
     features, plus the crease features when ``turns`` (the solid's surface turns) are given, plus the
     object features with ``context`` (needs ``turns``).
@@ -83,8 +83,8 @@ def solid_examples(inside: np.ndarray, truth: np.ndarray, spacing: int, seed: in
     over the basins cut by the solid's face planes (the regions the pipeline starts from; both walks, so
     the merger also learns solids without flat faces, where the two coincide). With a merger, from the
     walk the merger itself takes from the pipeline's regions (``regions.merger_walk_pairs``).
-    ``thin_ends_first``: ``(ratio, reach)`` of ``regions.reclaim_thin_ends``, applied to each walk's starting
-    regions as the pipeline applies it before its merge (config ``thin_ends_first``), so the merger learns
+    ``thin_ends_first``: ``regions.ThinEnds``, applied to each walk's starting regions
+    (``regions.reclaimed_start``) as the pipeline applies it before its merge (config ``thin_ends_first``), so the merger learns
     the regions it will be given. A solid with a cell no part holds gives no examples."""
     if not inside.any() or (truth[inside] < 0).any():
         width = (regions.NUM_FEATURES + (0 if turns is None else len(regions.CREASE_FEATURE_NAMES))
@@ -96,7 +96,7 @@ def solid_examples(inside: np.ndarray, truth: np.ndarray, spacing: int, seed: in
     def start(segments: np.ndarray) -> np.ndarray:  # the regions a walk starts from
         if thin_ends_first is None:
             return segments
-        return regions.by_decreasing_size(regions.reclaim_thin_ends(segments, thickness, *thin_ends_first))
+        return regions.reclaimed_start((segments, depth, None), thickness, thin_ends_first)[0]
 
     if merger is not None:
         segments, sides = regions.over_segment(inside, depth, spacing, face_cuts)
@@ -213,7 +213,9 @@ def _collect_one(job) -> str:
                                       "turns": turns[:, inside]})  # the inside cells' turns only: small
     features, labels = solid_examples(inside, truth, settings["spacing"], seed, _WORKER["merger"],
                                       settings["face_cuts"], turns if creases else None,
-                                      settings.get("context", False), settings.get("thin_ends_first"))
+                                      settings.get("context", False),
+                                      regions.ThinEnds(*settings["thin_ends_first"], first=True)
+                                      if "thin_ends_first" in settings else None)
     if not len(labels):
         logger.warning("region pairs: %s: no part holds some cell of the input; skipped", Path(object_dir).name)
     write_npz(Path(pair_cache), {"features": features, "labels": labels})
